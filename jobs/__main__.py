@@ -1,0 +1,216 @@
+"""Command line for the job queue (a worker runs them: `python -m jobs.worker`).
+
+python -m jobs submit RUN.yaml [--priority P]
+python -m jobs list [--status S]
+python -m jobs show ID
+python -m jobs logs ID [--follow] [--tail N]
+python -m jobs cancel ID | resume ID | retry ID | delete ID
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from datetime import datetime
+
+from jobs import api
+from jobs.models import END_STATES
+from neat.errors import UserError
+from neat.spec import RunSpec
+
+
+def _table(rows: list[list[str]], headers: list[str]) -> str:
+    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows)]
+    lines = ["  ".join(str(h).ljust(w) for h, w in zip(headers, widths)).rstrip()]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
+    return "\n".join(lines)
+
+
+def _when(iso: str | None) -> str:
+    if not iso:
+        return "-"
+    return datetime.fromisoformat(iso).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+def _best(job: dict) -> str:
+    if job["best_metric_name"] is None or job["best_metric_value"] is None:
+        return "-"
+    return f"{job['best_metric_name']}={job['best_metric_value']:.4g}"
+
+
+def _short(text: str | None, width: int = 60) -> str:
+    text = (text or "").replace("\n", " ")
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def cmd_submit(args) -> int:
+    spec = RunSpec.load(args.spec)
+    job_id = api.submit(spec, priority=args.priority)
+    print(f"submitted job {job_id} ({spec.name}); run `python -m jobs.worker` to train it")
+    return 0
+
+
+def cmd_list(args) -> int:
+    jobs = api.list_jobs(status=args.status, limit=args.limit)
+    if not jobs:
+        print("no jobs")
+        return 0
+    rows = [
+        [
+            j["id"],
+            _short(j["name"], 30),
+            j["status"] + (" (cancelling)" if j["cancel_requested"] and j["status"] == "running" else ""),
+            f"{100 * (j['progress'] or 0):.0f}%",
+            _duration(j["eta_seconds"]) if j["status"] == "running" else "",
+            _best(j),
+            j["priority"],
+            _when(j["created_at"]),
+            _short(j["error"], 50),
+        ]
+        for j in jobs
+    ]
+    print(_table(rows, ["ID", "NAME", "STATUS", "PROGRESS", "ETA", "BEST", "PRIO", "CREATED", "ERROR"]))
+    return 0
+
+
+def cmd_show(args) -> int:
+    job = api.get_job(args.id)
+    fields = [
+        ("id", job["id"]),
+        ("name", job["name"]),
+        ("status", job["status"]),
+        ("progress", f"{100 * (job['progress'] or 0):.1f}%"),
+        ("eta", _duration(job["eta_seconds"])),
+        ("best metric", _best(job)),
+        ("priority", job["priority"]),
+        ("sweep", job["sweep_id"] or "-"),
+        ("created", _when(job["created_at"])),
+        ("started", _when(job["started_at"])),
+        ("finished", _when(job["finished_at"])),
+        ("attempts", job["attempts"]),
+        ("worker", f"{job['worker_host']}:{job['worker_pid']}" if job["worker_host"] else "-"),
+        ("heartbeat", _when(job["heartbeat_at"])),
+        ("checkpoint", job["checkpoint_step"] if job["checkpoint_step"] is not None else "-"),
+        ("resumed from", job["resumed_from"] if job["resumed_from"] is not None else "-"),
+        ("retry of", job["retry_of"] or "-"),
+        ("output dir", job["output_dir"]),
+        ("error", job["error"] or "-"),
+    ]
+    width = max(len(k) for k, _ in fields)
+    for key, value in fields:
+        print(f"{key.ljust(width)}  {value}")
+    metrics = api.get_metrics(args.id)
+    if metrics:
+        last: dict[tuple[str, str], dict] = {}
+        for point in metrics:
+            last[(point["split"], point["name"])] = point
+        print("\nlatest metrics:")
+        rows = [
+            [s, n, p["step"], "-" if p["value"] is None else f"{p['value']:.5g}"]
+            for (s, n), p in last.items()
+        ]
+        print(_table(sorted(rows), ["SPLIT", "NAME", "STEP", "VALUE"]))
+    return 0
+
+
+def _print_events(events: list[dict]) -> None:
+    for event in events:
+        level = "" if event["level"] == "info" else f"[{event['level']}] "
+        print(f"{_when(event['time'])}  {level}{event['text']}", flush=True)
+
+
+def cmd_logs(args) -> int:
+    events = api.get_logs(args.id, tail=args.tail)
+    _print_events(events)
+    if not args.follow:
+        return 0
+    last_id = events[-1]["id"] if events else 0
+    while True:
+        events = api.get_logs(args.id, tail=None, after_id=last_id)
+        _print_events(events)
+        if events:
+            last_id = events[-1]["id"]
+        elif api.get_job(args.id)["status"] in END_STATES:
+            return 0
+        time.sleep(args.interval)
+
+
+def cmd_cancel(args) -> int:
+    job = api.cancel(args.id)
+    print(f"job {args.id}: " + ("cancel requested" if job["status"] == "running" else job["status"]))
+    return 0
+
+
+def cmd_resume(args) -> int:
+    job = api.resume(args.id)
+    print(f"job {args.id} queued again; it resumes from the checkpoint at step {job['checkpoint_step']}")
+    return 0
+
+
+def cmd_retry(args) -> int:
+    print(f"job {args.id} retried as job {api.retry(args.id)}")
+    return 0
+
+
+def cmd_delete(args) -> int:
+    api.delete(args.id)
+    print(f"job {args.id} deleted")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m jobs", description="Queue and inspect NEAT Studio jobs")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("submit", help="queue a run spec (YAML)")
+    p.add_argument("spec")
+    p.add_argument("--priority", type=int, default=0, help="higher runs first (default 0)")
+    p.set_defaults(func=cmd_submit)
+    p = sub.add_parser("list", help="list jobs, newest first")
+    p.add_argument(
+        "--status", choices=["queued", "running", "succeeded", "failed", "cancelled", "interrupted"]
+    )
+    p.add_argument("--limit", type=int)
+    p.set_defaults(func=cmd_list)
+    p = sub.add_parser("show", help="one job in detail")
+    p.add_argument("id", type=int)
+    p.set_defaults(func=cmd_show)
+    p = sub.add_parser("logs", help="a job's log")
+    p.add_argument("id", type=int)
+    p.add_argument("--follow", "-f", action="store_true", help="keep printing until the job ends")
+    p.add_argument("--tail", type=int, default=200)
+    p.add_argument("--interval", type=float, default=1.0, help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_logs)
+    for name, func, text in [
+        ("cancel", cmd_cancel, "cancel a queued or running job"),
+        ("resume", cmd_resume, "continue an interrupted, cancelled or failed job from its checkpoint"),
+        ("retry", cmd_retry, "start a finished job over as a new job"),
+        ("delete", cmd_delete, "delete a job that is not running, with its outputs"),
+    ]:
+        p = sub.add_parser(name, help=text)
+        p.add_argument("id", type=int)
+        p.set_defaults(func=func)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

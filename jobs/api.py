@@ -1,0 +1,135 @@
+"""The jobs facade used by the UI and the CLI (see docs/CONTRACTS.md).
+
+Everything returns plain JSON-safe values. Errors a user can cause (an invalid spec, resuming a
+job that has no checkpoint, deleting a running job) raise `neat.errors.UserError` subclasses
+whose message can be shown as it is. A failed job never blocks the queue: the next one runs.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from jobs import queue, store
+from jobs.errors import JobNotFound, JobStateError
+from neat.errors import UserError
+from neat.spec import RunSpec
+
+log = logging.getLogger("jobs.api")
+
+__all__ = [
+    "JobNotFound",
+    "JobStateError",
+    "QueueUnavailable",
+    "cancel",
+    "delete",
+    "get_job",
+    "get_logs",
+    "get_metrics",
+    "list_jobs",
+    "resume",
+    "retry",
+    "submit",
+    "submit_sweep",
+]
+
+RESUMABLE = ("interrupted", "cancelled", "failed")
+RETRYABLE = ("succeeded", "failed", "cancelled", "interrupted")
+
+
+class QueueUnavailable(UserError):
+    """The job is stored but its id could not be put on the queue (e.g. Redis is down)."""
+
+
+def _as_spec(spec: RunSpec | dict[str, Any]) -> RunSpec:
+    spec = spec if isinstance(spec, RunSpec) else RunSpec.from_dict(spec)
+    return spec.validate()
+
+
+def _enqueue(job: dict[str, Any]) -> None:
+    try:
+        queue.enqueue(job["id"], job["priority"])
+    except Exception as exc:
+        store.add_event(job["id"], f"could not reach the queue: {exc}", "warning")
+        raise QueueUnavailable(
+            f"job {job['id']} is saved but the queue could not be reached ({exc}); "
+            "it will be queued when a worker starts"
+        ) from exc
+
+
+def submit(spec: RunSpec | dict[str, Any], priority: int = 0, sweep: int | None = None) -> int:
+    """Validate `spec` (raises SpecError naming every bad field), store it as a queued job and
+    enqueue it. Higher `priority` runs first. Returns the job id."""
+    spec = _as_spec(spec)
+    job = store.create_job(spec.to_dict(), name=spec.name, priority=priority, sweep_id=sweep)
+    _enqueue(job)
+    return job["id"]
+
+
+def submit_sweep(specs: list[RunSpec | dict[str, Any]], name: str, priority: int = 0) -> list[int]:
+    """Submit several specs as one named sweep; all are validated before any is queued."""
+    checked = [_as_spec(spec) for spec in specs]
+    sweep = store.create_sweep(name)
+    return [submit(spec, priority=priority, sweep=sweep["id"]) for spec in checked]
+
+
+def list_jobs(status: str | None = None, sweep: int | None = None, limit: int | None = None) -> list[dict]:
+    """Jobs, newest first (optionally only one status or one sweep)."""
+    return store.list_jobs(status=status, sweep_id=sweep, limit=limit)
+
+
+def get_job(job_id: int) -> dict[str, Any]:
+    """One job: status, progress, eta_seconds, best metric, error, output_dir, spec, checkpoint_step..."""
+    return store.get_job(job_id)
+
+
+def get_metrics(job_id: int, split: str | None = None, name: str | None = None) -> list[dict[str, Any]]:
+    """Metric points ordered by step: {step, epoch, split, name, value, time}."""
+    return store.get_metrics(job_id, split=split, name=name)
+
+
+def get_logs(job_id: int, tail: int | None = 200, after_id: int | None = None) -> list[dict[str, Any]]:
+    """The job's log lines, oldest first: {id, time, level, text}."""
+    store.get_job(job_id)  # raises JobNotFound
+    return store.get_events(job_id, tail=tail, after_id=after_id)
+
+
+def cancel(job_id: int) -> dict[str, Any]:
+    """A queued job is cancelled at once (its queue entry is skipped); a running one is asked
+    to stop and ends `cancelled` after saving a checkpoint."""
+    return store.request_cancel(job_id)
+
+
+def resume(job_id: int) -> dict[str, Any]:
+    """Queue an interrupted, cancelled or failed job again under the same id and output dir;
+    it continues from its newest checkpoint and its metric curve goes on where it stopped."""
+    job = store.get_job(job_id)
+    if job["status"] not in RESUMABLE:
+        raise JobStateError(
+            f"job {job_id} is {job['status']}; only {', '.join(RESUMABLE)} jobs can be resumed"
+        )
+    if job["checkpoint_step"] is None:
+        raise JobStateError(f"job {job_id} has no checkpoint to resume from; use retry to start it over")
+    job = store.requeue(job_id)
+    store.add_event(job_id, f"resume requested from the checkpoint at step {job['checkpoint_step']}")
+    _enqueue(job)
+    return job
+
+
+def retry(job_id: int) -> int:
+    """Start a finished job over as a new job with the same spec, priority and sweep."""
+    job = store.get_job(job_id)
+    if job["status"] not in RETRYABLE:
+        raise JobStateError(f"job {job_id} is {job['status']}; wait for it to end (or cancel it) first")
+    spec = _as_spec(job["spec"])
+    new = store.create_job(
+        spec.to_dict(), name=job["name"], priority=job["priority"], sweep_id=job["sweep_id"], retry_of=job_id
+    )
+    store.add_event(new["id"], f"retry of job {job_id}")
+    _enqueue(new)
+    return new["id"]
+
+
+def delete(job_id: int) -> None:
+    """Delete a job that is not running, with its metrics, log and output folder."""
+    store.delete_job(job_id)

@@ -1,0 +1,162 @@
+"""The worker: `python -m jobs.worker [--workers N] [--heartbeat-timeout S] [--auto-resume]`.
+
+It upgrades the database, then keeps the job table honest while it runs the Huey consumer:
+- at start and every few seconds, running jobs whose heartbeat is older than the timeout
+  (their worker was killed or its machine vanished) become `interrupted`;
+- with --auto-resume (or NEAT_AUTO_RESUME=1), such a job that has a checkpoint is queued
+  again once;
+- at start, jobs `queued` in the database but missing from the queue are enqueued again.
+Training runs in worker processes (forked by Huey; threads with --worker-type thread). A worker
+process dies with its parent, so `kill -9` of the worker leaves its job `running` with a stale
+heartbeat, which the next check (of any worker) turns into `interrupted`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+
+from huey.consumer import Consumer
+
+from jobs import config, db, queue, store
+from jobs.checkpoints import latest_checkpoint_step
+from jobs.errors import JobStateError
+
+log = logging.getLogger("jobs.worker")
+
+
+def recover(heartbeat_timeout: float, auto_resume: bool) -> dict[str, list[int]]:
+    """Mark jobs of dead workers interrupted and, if asked, queue them again once."""
+    interrupted = store.mark_stale_running_as_interrupted(heartbeat_timeout)
+    for job_id in interrupted:
+        log.warning("job %s lost its worker: marked interrupted", job_id)
+    resumed = []
+    if auto_resume:
+        for job in store.list_jobs(status="interrupted"):
+            if job["auto_resumed"] or latest_checkpoint_step(job["output_dir"]) is None:
+                continue
+            try:
+                store.requeue(job["id"], auto_resumed=True)
+            except JobStateError:
+                continue  # another worker got there first
+            store.add_event(job["id"], f"auto-resumed from the checkpoint at step {job['checkpoint_step']}")
+            queue.enqueue(job["id"], job["priority"])
+            resumed.append(job["id"])
+            log.info("job %s auto-resumed", job["id"])
+    return {"interrupted": interrupted, "auto_resumed": resumed}
+
+
+class JobConsumer(Consumer):
+    """Huey's consumer, plus the stale-job check at every worker health check."""
+
+    def __init__(self, huey, heartbeat_timeout: float, auto_resume: bool, **options):
+        self.heartbeat_timeout = heartbeat_timeout
+        self.auto_resume = auto_resume
+        super().__init__(huey, **options)
+
+    def check_worker_health(self):
+        try:
+            recover(self.heartbeat_timeout, self.auto_resume)
+        except Exception:
+            log.exception("could not check for stale jobs")
+        return super().check_worker_health()
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Runs in each forked worker: get SIGKILL when the consumer process dies (Linux)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except Exception:  # not Linux: the heartbeat still marks the job when the process ends
+        log.debug("PR_SET_PDEATHSIG unavailable")
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m jobs.worker", description="Run NEAT Studio training jobs"
+    )
+    parser.add_argument("--workers", type=int, default=1, help="jobs trained at the same time (default 1)")
+    parser.add_argument(
+        "--worker-type",
+        choices=["process", "thread"],
+        default="process",
+        help="train in forked processes (default; isolated, killable) or in threads",
+    )
+    parser.add_argument(
+        "--heartbeat-timeout",
+        type=float,
+        default=None,
+        help="seconds without a heartbeat after which a running job counts as interrupted "
+        "(default: 6 heartbeats, at least 30 s)",
+    )
+    parser.add_argument(
+        "--auto-resume",
+        action="store_true",
+        default=os.environ.get("NEAT_AUTO_RESUME", "") not in ("", "0", "false", "no"),
+        help="queue an interrupted job with a checkpoint again, once (also NEAT_AUTO_RESUME=1)",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(processName)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    timeout = args.heartbeat_timeout or max(30.0, 6 * config.heartbeat_interval())
+    db.init_db()
+    huey = queue.get_huey()
+    log.info(
+        "database %s, queue %s (%s)",
+        _safe_url(config.db_url()),
+        _safe_url(config.queue_url()),
+        config.queue_name(),
+    )
+    recover(timeout, args.auto_resume)
+    requeued = queue.enqueue_missing()
+    if requeued:
+        log.info("re-enqueued queued jobs missing from the queue: %s", requeued)
+
+    if args.worker_type == "process":
+        parent = os.getpid()
+        huey.on_startup(name="neat-die-with-parent")(lambda: _die_with_parent(parent))
+    consumer = JobConsumer(
+        huey,
+        heartbeat_timeout=timeout,
+        auto_resume=args.auto_resume,
+        workers=args.workers,
+        worker_type=args.worker_type,
+        periodic=False,
+        initial_delay=0.1,
+        max_delay=1.0,
+        health_check_interval=max(0.5, min(10.0, timeout / 3)),
+        # SIGINT (Ctrl-C) lets running jobs finish, a second one interrupts them; SIGTERM
+        # interrupts them at once: they end `interrupted` and can be resumed.
+        graceful_signal="INT",
+    )
+    consumer.run()
+    return 0
+
+
+def _safe_url(url: str) -> str:
+    """The URL without its password, for the log."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True) if "://" in url else url
+    except Exception:
+        return url.split("@")[-1]
+
+
+if __name__ == "__main__":
+    sys.exit(main())
