@@ -1,0 +1,306 @@
+"""Load a finished run for the Playground: classify text or images, or chat, with or without the adapter.
+
+A run directory (written by neat.train) holds `spec.yaml`, `labels.json` (classification tasks)
+and `adapter/`: a PEFT adapter plus the tokenizer or image processor (methods neat and lora), or a
+whole transformers model folder (method full). The adapted model and the base model share one
+set of weights: the base answers come from the same model under PEFT's `disable_adapter()`
+(which also swaps a trained task head back to the base model's own). For `full` runs the base
+model is loaded separately, on first use.
+
+One Predictor may serve several UI sessions at once. Switching the adapter off changes the
+model for every caller, so each forward pass or generation runs under one lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from neat.errors import ModelLoadError, UserError
+from neat.spec import RunSpec
+
+TASK_CALLS = {
+    "classification": "classify",
+    "image-classification": "classify_image",
+    "causal-lm": "chat_stream",
+}
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def read_labels(output_dir: str | Path, task: str) -> tuple[list[str] | None, bool]:
+    """(class names in id order, is_regression) from labels.json; (None, False) for causal LMs."""
+    if task == "causal-lm":
+        return None, False
+    path = Path(output_dir) / "labels.json"
+    if not path.is_file():
+        raise ModelLoadError(f"the run in {output_dir} is incomplete: labels.json is missing")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"cannot read {path}: {exc}") from exc
+    if data.get("regression"):
+        return None, True
+    labels = data.get("labels")
+    if not isinstance(labels, list) or not labels:
+        raise ModelLoadError(f"{path} lists no labels")
+    return [str(label) for label in labels], False
+
+
+def read_spec(output_dir: str | Path) -> RunSpec:
+    out = Path(output_dir)
+    if not (out / "spec.yaml").is_file():
+        raise ModelLoadError(f"{out} is not a training run: spec.yaml is missing")
+    return RunSpec.load(out / "spec.yaml")
+
+
+def _spec_for_folder(spec: RunSpec, folder: Path) -> RunSpec:
+    """The same spec with the model read from `folder` (a saved full model)."""
+    model = dataclasses.replace(spec.model, name_or_path=str(folder), gguf_file=None)
+    return dataclasses.replace(spec, model=model)
+
+
+def _seeded_base_model(spec: RunSpec, labels, regression: bool) -> torch.nn.Module:
+    """The base model; a freshly initialised head gets the run's seed, so base answers repeat."""
+    from neat.loading import load_base_model
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(spec.training.seed)
+        return load_base_model(spec, labels=labels, regression=regression)
+
+
+def load_run_model(output_dir: str | Path, spec: RunSpec | None = None) -> torch.nn.Module:
+    """The fine-tuned model of a run on the CPU: a PeftModel (neat, lora) or a plain model (full)."""
+    out = Path(output_dir)
+    spec = spec or read_spec(out)
+    labels, regression = read_labels(out, spec.task)
+    adapter_dir = out / "adapter"
+    if spec.method.name == "full":
+        if not (adapter_dir / "config.json").is_file():
+            raise ModelLoadError(
+                f"the run in {out} is incomplete: adapter/ holds no model (did training finish?)"
+            )
+        return _seeded_base_model(_spec_for_folder(spec, adapter_dir), labels, regression)
+    if not (adapter_dir / "adapter_config.json").is_file():
+        raise ModelLoadError(f"the run in {out} is incomplete: adapter/ holds no adapter (did training end?)")
+    base = _seeded_base_model(spec, labels, regression)
+    try:
+        if spec.method.name == "neat":
+            from neat.model import load_neat_model
+
+            return load_neat_model(base, adapter_dir)
+        from peft import PeftModel
+
+        return PeftModel.from_pretrained(base, str(adapter_dir))
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        raise ModelLoadError(f"cannot load the adapter in {adapter_dir}: {exc}") from exc
+
+
+def load_run_processor(output_dir: str | Path, spec: RunSpec | None = None):
+    """The tokenizer or image processor saved with the run (else the base model's own)."""
+    from neat.loading import load_processor
+
+    out = Path(output_dir)
+    spec = spec or read_spec(out)
+    try:
+        return load_processor(_spec_for_folder(spec, out / "adapter"))
+    except (UserError, OSError, ValueError, KeyError, TypeError):
+        return load_processor(spec)
+
+
+class _StopOnEvent:
+    """Stopping criterion: end generation once `event` is set (the reader went away)."""
+
+    def __init__(self, event: threading.Event):
+        self.event = event
+
+    def __call__(self, input_ids: torch.Tensor, scores, **kwargs) -> torch.Tensor:
+        stop = self.event.is_set()
+        return torch.full((input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device)
+
+
+class Predictor:
+    """A finished run, ready to answer. Build it with `Predictor.load(output_dir)`."""
+
+    def __init__(
+        self,
+        output_dir: Path,
+        spec: RunSpec,
+        model: torch.nn.Module,
+        processor: Any,
+        labels: list[str] | None,
+        regression: bool,
+        device: torch.device,
+    ):
+        self.output_dir = output_dir
+        self.spec = spec
+        self.task = spec.task
+        self.method = spec.method.name
+        self.model = model
+        self.processor = processor
+        self.labels = labels
+        self.regression = regression
+        self.device = device
+        self._base: torch.nn.Module | None = None  # method full only, loaded on first use
+        # A plain Lock (not RLock): a streaming generator may be resumed on another thread.
+        self._lock = threading.Lock()
+
+    @classmethod
+    def load(cls, output_dir: str | Path, device: str | torch.device | None = None) -> Predictor:
+        out = Path(output_dir)
+        spec = read_spec(out)
+        labels, regression = read_labels(out, spec.task)
+        device = torch.device(device) if device is not None else default_device()
+        model = load_run_model(out, spec).to(device).eval()
+        return cls(out, spec, model, load_run_processor(out, spec), labels, regression, device)
+
+    # -- which model answers -----------------------------------------------------------------
+    @contextlib.contextmanager
+    def _using(self, use_adapter: bool) -> Iterator[torch.nn.Module]:
+        """The model to run, with the adapter on or off, held exclusively for the call."""
+        with self._lock:
+            if use_adapter:
+                yield self.model
+            elif self.method == "full":
+                yield self._base_model()
+            else:
+                with self.model.disable_adapter():
+                    yield self.model
+
+    def _base_model(self) -> torch.nn.Module:
+        if self._base is None:
+            self._base = _seeded_base_model(self.spec, self.labels, self.regression).to(self.device).eval()
+        return self._base
+
+    def _require(self, task: str, call: str) -> None:
+        if self.task != task:
+            raise UserError(
+                f"this run is a {self.task} model; {call}() needs a {task} run "
+                f"(use {TASK_CALLS.get(self.task, 'another call')}() instead)"
+            )
+
+    # -- classification ----------------------------------------------------------------------
+    def classify(self, text: str, text_pair: str | None = None) -> dict[str, float]:
+        """Class probabilities (softmax) with the adapter on; {"value": x} for regression."""
+        return self._classify_text(text, text_pair, use_adapter=True)
+
+    def classify_base(self, text: str, text_pair: str | None = None) -> dict[str, float]:
+        """The same with the adapter (and the trained head) off: the base model's answer."""
+        return self._classify_text(text, text_pair, use_adapter=False)
+
+    def _classify_text(self, text: str, text_pair: str | None, use_adapter: bool) -> dict[str, float]:
+        self._require("classification", "classify")
+        if self.spec.dataset.columns.text_pair and text_pair is None:
+            text_pair = ""  # the model was trained on pairs; an empty second text is the honest default
+        inputs = self.processor(
+            text, text_pair, truncation=True, max_length=self.spec.training.max_length, return_tensors="pt"
+        )
+        return self._scores(inputs, use_adapter)
+
+    def classify_image(self, pil_image, use_adapter: bool = True) -> dict[str, float]:
+        """Class probabilities for one image (PIL), every label present."""
+        self._require("image-classification", "classify_image")
+        inputs = self.processor(images=pil_image.convert("RGB"), return_tensors="pt")
+        return self._scores(inputs, use_adapter)
+
+    def _scores(self, inputs, use_adapter: bool) -> dict[str, float]:
+        inputs = {k: v.to(self.device) for k, v in inputs.items()}
+        with self._using(use_adapter) as model, torch.inference_mode():
+            logits = model(**inputs).logits[0].float()
+        if self.regression:
+            return {"value": float(logits[0])}
+        probs = torch.softmax(logits, dim=-1).tolist()
+        names = self.labels or [str(i) for i in range(len(probs))]
+        return dict(zip(names, probs))
+
+    # -- chat --------------------------------------------------------------------------------
+    def chat_prompt(self, prompt: str) -> str:
+        """The prompt as training rendered it: the chat template, else a User:/Assistant: transcript."""
+        from neat.tasks import _render
+
+        return _render(self.processor, [{"role": "user", "content": prompt}], add_generation_prompt=True)
+
+    def chat_stream(
+        self,
+        prompt: str,
+        use_adapter: bool,
+        max_new_tokens: int = 128,
+        temperature: float = 0.7,
+        top_p: float = 0.9,
+        seed: int = 0,
+    ) -> Iterator[str]:
+        """Yield the answer as it grows, token by token (each value extends the previous one).
+
+        The same seed gives the same answer, so answers with and without the adapter compare
+        like for like. Closing the generator early stops the generation.
+        """
+        from transformers import StoppingCriteriaList, TextIteratorStreamer
+
+        self._require("causal-lm", "chat_stream")
+        tokenizer = self.processor
+        # Tokenised as training tokenised the prompt (neat.tasks.encode_conversation).
+        encoded = tokenizer(self.chat_prompt(prompt), return_tensors="pt")
+        inputs = {k: encoded[k].to(self.device) for k in ("input_ids", "attention_mask") if k in encoded}
+        streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
+        stop = threading.Event()
+        pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        kwargs: dict[str, Any] = dict(
+            **inputs,
+            max_new_tokens=int(max_new_tokens),
+            streamer=streamer,
+            stopping_criteria=StoppingCriteriaList([_StopOnEvent(stop)]),
+            pad_token_id=pad_id,
+        )
+        if temperature > 0:
+            kwargs.update(do_sample=True, temperature=float(temperature), top_p=float(top_p))
+        else:
+            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        failures: list[BaseException] = []
+
+        def generate() -> None:
+            try:
+                with self._using(use_adapter) as model, self._fixed_seed(seed):
+                    model.generate(**kwargs)
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the reading thread
+                failures.append(exc)
+                streamer.end()  # unblock the reader
+
+        worker = threading.Thread(target=generate, name="neat-generate", daemon=True)
+        worker.start()
+        text = ""
+        try:
+            for piece in streamer:
+                if piece:
+                    text += piece
+                    yield text
+        finally:
+            stop.set()
+            worker.join()
+        if failures:
+            raise failures[0]
+        if not text:
+            yield text  # the model ended at once: still one (empty) answer
+
+    @contextlib.contextmanager
+    def _fixed_seed(self, seed: int) -> Iterator[None]:
+        """Seed torch for one generation without changing the caller's random state."""
+        devices = [self.device.index or 0] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            yield
+
+    def chat(self, prompt: str, use_adapter: bool = True, **kwargs) -> str:
+        """The whole answer at once (chat_stream's last value)."""
+        answer = ""
+        for answer in self.chat_stream(prompt, use_adapter, **kwargs):  # noqa: B007 - keep the last
+            pass
+        return answer
