@@ -69,7 +69,7 @@ def _spec_for_folder(spec: RunSpec, folder: Path) -> RunSpec:
     return dataclasses.replace(spec, model=model)
 
 
-def _seeded_base_model(spec: RunSpec, labels, regression: bool) -> torch.nn.Module:
+def seeded_base_model(spec: RunSpec, labels, regression: bool) -> torch.nn.Module:
     """The base model; a freshly initialised head gets the run's seed, so base answers repeat."""
     from neat.loading import load_base_model
 
@@ -89,10 +89,10 @@ def load_run_model(output_dir: str | Path, spec: RunSpec | None = None) -> torch
             raise ModelLoadError(
                 f"the run in {out} is incomplete: adapter/ holds no model (did training finish?)"
             )
-        return _seeded_base_model(_spec_for_folder(spec, adapter_dir), labels, regression)
+        return seeded_base_model(_spec_for_folder(spec, adapter_dir), labels, regression)
     if not (adapter_dir / "adapter_config.json").is_file():
         raise ModelLoadError(f"the run in {out} is incomplete: adapter/ holds no adapter (did training end?)")
-    base = _seeded_base_model(spec, labels, regression)
+    base = seeded_base_model(spec, labels, regression)
     try:
         if spec.method.name == "neat":
             from neat.model import load_neat_model
@@ -178,7 +178,7 @@ class Predictor:
 
     def _base_model(self) -> torch.nn.Module:
         if self._base is None:
-            self._base = _seeded_base_model(self.spec, self.labels, self.regression).to(self.device).eval()
+            self._base = seeded_base_model(self.spec, self.labels, self.regression).to(self.device).eval()
         return self._base
 
     def _require(self, task: str, call: str) -> None:

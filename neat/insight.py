@@ -1,0 +1,124 @@
+"""What the fine-tuning changed: per-module norms and singular values of the learned update dW.
+
+NEAT: dW^T = scaling * f(W0^T) B^T (neat/layer.py); LoRA: dW = scaling * B A; full fine-tuning:
+dW = W_finetuned - W_base on the method's target modules. Both adapters have rank <= r through
+their output projection B; the spectrum shows how evenly the update spreads over those
+directions (and, for full fine-tuning, how low-rank the unconstrained update turned out).
+
+The effective rank is exp(entropy of the normalised singular values) (Roy & Vetterli, 2007):
+1 for a rank-one update, k for k equal directions, 0 for an all-zero update.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+
+from neat.inference import load_run_model, read_labels, read_spec, seeded_base_model
+
+# `.layer.3.` (BERT, ViT), `.layers.3.` (Llama), `.h.3.` (GPT-2), `.blocks.3.` (many vision models)
+_LAYER_INDEX = re.compile(r"(?:^|\.)(?:layer|layers|h|block|blocks)\.(\d+)(?:\.|$)")
+_PEFT_PREFIX = "base_model.model."
+
+
+def layer_index(module_name: str) -> int | None:
+    """The transformer block a module sits in, parsed from its qualified name (None if none)."""
+    match = _LAYER_INDEX.search(module_name)
+    return int(match.group(1)) if match else None
+
+
+def describe_delta(
+    module: str, delta: torch.Tensor, shape: tuple[int, int], max_singular_values: int = 64
+) -> dict:
+    """Norm, leading singular values and effective rank of one update matrix."""
+    delta = delta.detach().float()
+    singular = torch.linalg.svdvals(delta)  # descending
+    top = singular[0].item() if singular.numel() else 0.0
+    tolerance = top * max(delta.shape) * torch.finfo(torch.float32).eps
+    return {
+        "module": module,
+        "layer": layer_index(module),
+        "shape": [int(shape[0]), int(shape[1])],  # (out_features, in_features)
+        "fro_norm": torch.linalg.matrix_norm(delta).item(),
+        "singular_values": singular[:max_singular_values].tolist(),
+        "effective_rank": effective_rank(singular),
+        "numerical_rank": int((singular > tolerance).sum().item()) if top > 0 else 0,
+    }
+
+
+def effective_rank(singular_values: torch.Tensor) -> float:
+    total = singular_values.sum()
+    if total <= 0:
+        return 0.0
+    p = singular_values / total
+    p = p[p > 0]
+    return math.exp(-(p * p.log()).sum().item())
+
+
+def _adapter_deltas(model: torch.nn.Module) -> Iterator[tuple[str, torch.Tensor, tuple[int, int]]]:
+    """(name, dW, (out, in)) for every NEAT/PEANuT or LoRA layer of a PEFT model."""
+    from peft.tuners.lora import LoraLayer
+    from peft.tuners.peanut.layer import PeanutLayer
+
+    for name, module in model.named_modules():
+        if isinstance(module, PeanutLayer):
+            adapters = list(module.peanut_A.keys())
+        elif isinstance(module, LoraLayer):
+            adapters = list(module.lora_A.keys())
+        else:
+            continue
+        for adapter in adapters:
+            label = name.removeprefix(_PEFT_PREFIX) + ("" if adapter == "default" else f" [{adapter}]")
+            yield label, module.get_delta_weight(adapter), (module.out_features, module.in_features)
+
+
+def _matches(name: str, targets) -> bool:
+    return any(name == t or name.endswith("." + t) for t in targets)
+
+
+def _full_deltas(output_dir: Path, spec) -> Iterator[tuple[str, torch.Tensor, tuple[int, int]]]:
+    """W_finetuned - W_base on the target modules (the spec's, else the query/value defaults)."""
+    from transformers.pytorch_utils import Conv1D
+
+    from neat.model import default_target_modules
+
+    tuned = load_run_model(output_dir, spec)
+    labels, regression = read_labels(output_dir, spec.task)
+    base_modules = dict(seeded_base_model(spec, labels, regression).named_modules())
+    targets = spec.method.target_modules or default_target_modules(tuned)
+    for name, module in tuned.named_modules():
+        if not isinstance(module, (torch.nn.Linear, Conv1D)) or not _matches(name, targets):
+            continue
+        base = base_modules.get(name)
+        if base is None or base.weight.shape != module.weight.shape:
+            continue
+        out_in = (
+            tuple(module.weight.shape) if isinstance(module, torch.nn.Linear) else module.weight.shape[::-1]
+        )
+        yield name, module.weight - base.weight, out_in
+
+
+def delta_spectrum(output_dir: str | Path, max_singular_values: int = 64, predictor=None) -> list[dict]:
+    """One dict per adapted module: module, layer, shape, fro_norm, singular_values, effective_rank.
+
+    `predictor`: an already loaded neat.inference.Predictor of the same run, to reuse its model.
+    """
+    out = Path(output_dir)
+    spec = predictor.spec if predictor is not None else read_spec(out)
+    with torch.no_grad():
+        if spec.method.name == "full":
+            deltas = _full_deltas(out, spec)
+        else:
+            model = predictor.model if predictor is not None else load_run_model(out, spec)
+            deltas = _adapter_deltas(model)
+        return [describe_delta(name, delta, shape, max_singular_values) for name, delta, shape in deltas]
+
+
+def layer_norms(spectrum: list[dict]) -> list[tuple[int | None, str, float]]:
+    """(layer, module kind such as `query`, Frobenius norm) sorted by layer: one line per kind."""
+    rows = [(entry["layer"], entry["module"].rsplit(".", 1)[-1], entry["fro_norm"]) for entry in spectrum]
+    return sorted(rows, key=lambda row: (row[0] is None, row[0] or 0, row[1]))
