@@ -21,7 +21,7 @@ from neat.errors import ModelLoadError, UserError
 from neat.inference import Predictor
 from neat.loading import head_module_names, load_base_model, load_processor
 from neat.model import NeatConfig, get_neat_model
-from neat.spec import MethodSpec, ModelSpec, RunSpec, TrainingSpec
+from neat.spec import DataSpec, MethodSpec, ModelSpec, RunSpec, TrainingSpec
 from tests.neat.run_fixtures import tiny_bert_folder, tiny_llama_folder
 
 TARGETS = {
@@ -288,3 +288,44 @@ def test_incomplete_run_folders_are_user_errors(tmp_path, runs):
     (run / "labels.json").unlink()
     with pytest.raises(ModelLoadError, match="labels.json is missing"):
         Predictor.load(run)
+
+
+# -- a real training run, end to end -----------------------------------------------------------
+@pytest.mark.slow
+def test_a_trained_run_loads_in_the_playground(tmp_path):
+    from neat.export import adapter_zip, merged_dir
+    from neat.insight import delta_spectrum
+    from neat.train import run
+    from tests.neat.run_fixtures import classification_spec, sentiment_csv
+
+    spec = classification_spec(tiny_bert_folder(tmp_path / "bert"), sentiment_csv(tmp_path / "data.csv"))
+    out = tmp_path / "run"
+    run(spec, out)
+    predictor = Predictor.load(out)
+    probs = predictor.classify("good great lovely film")
+    assert set(probs) == {"negative", "positive"}
+    assert sum(probs.values()) == pytest.approx(1.0, abs=1e-6)
+    assert probs != predictor.classify_base("good great lovely film")  # training moved B off zero
+    spectrum = delta_spectrum(out, predictor=predictor)
+    assert spectrum and all(entry["fro_norm"] > 0 for entry in spectrum)
+    assert (adapter_zip(out)).is_file() and (merged_dir(out) / "config.json").is_file()
+
+
+@pytest.mark.slow
+def test_a_trained_chat_run_streams(tmp_path):
+    from neat.train import run
+    from tests.neat.run_fixtures import chat_jsonl
+
+    spec = RunSpec(
+        name="tiny-chat",
+        task="causal-lm",
+        model=ModelSpec(str(tiny_llama_folder(tmp_path / "llama"))),
+        dataset=DataSpec(str(chat_jsonl(tmp_path / "chat.jsonl"))),
+        method=MethodSpec("lora", r=4),
+        training=TrainingSpec(max_steps=6, batch_size=8, eval_steps=3, learning_rate=1e-2, warmup_ratio=0.0),
+    )
+    out = tmp_path / "run"
+    run(spec, out)
+    predictor = Predictor.load(out)
+    steps = list(predictor.chat_stream("say hello 1", True, max_new_tokens=8, temperature=0.0))
+    assert steps and all(b.startswith(a) for a, b in zip(steps, steps[1:]))
