@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from transformers import StoppingCriteria
 
 from neat.errors import ModelLoadError, UserError
 from neat.spec import RunSpec
@@ -91,7 +92,9 @@ def load_run_model(output_dir: str | Path, spec: RunSpec | None = None) -> torch
             )
         return seeded_base_model(_spec_for_folder(spec, adapter_dir), labels, regression)
     if not (adapter_dir / "adapter_config.json").is_file():
-        raise ModelLoadError(f"the run in {out} is incomplete: adapter/ holds no adapter (did training end?)")
+        raise ModelLoadError(
+            f"the run in {out} is incomplete: adapter/ holds no adapter (did training finish?)"
+        )
     base = seeded_base_model(spec, labels, regression)
     try:
         if spec.method.name == "neat":
@@ -117,7 +120,7 @@ def load_run_processor(output_dir: str | Path, spec: RunSpec | None = None):
         return load_processor(spec)
 
 
-class _StopOnEvent:
+class _StopOnEvent(StoppingCriteria):
     """Stopping criterion: end generation once `event` is set (the reader went away)."""
 
     def __init__(self, event: threading.Event):
