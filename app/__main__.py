@@ -1,0 +1,133 @@
+"""`python -m app`: start NEAT Studio's UI and, unless --no-worker, a training worker.
+
+The worker is `python -m jobs.worker` in a child process (the same command you could run on
+another machine); it is stopped when the app exits. Login: NEAT_AUTH=user:password.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import logging
+import os
+import signal
+import subprocess
+import sys
+
+from app import config
+
+log = logging.getLogger("app")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m app",
+        description="NEAT Studio: fine-tune pretrained models with NEAT in the browser.",
+        epilog="Environment: NEAT_HOME (data folder, default ~/.neat-studio), NEAT_AUTH=user:password "
+        "(turns on the login page; several as u1:p1,u2:p2), NEAT_MAX_UPLOAD_MB (default "
+        f"{config.DEFAULT_MAX_UPLOAD_MB}), NEAT_DB_URL and NEAT_QUEUE_URL (see jobs/config.py).",
+    )
+    parser.add_argument(
+        "--host",
+        default=os.environ.get("NEAT_HOST", "127.0.0.1"),
+        help="address to bind (default 127.0.0.1, this machine only; 0.0.0.0 for every interface "
+        "- then set NEAT_AUTH)",
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=int(os.environ.get("NEAT_PORT", "7860")),
+        help="port to listen on (default 7860)",
+    )
+    parser.add_argument(
+        "--no-worker",
+        action="store_true",
+        help="do not start a training worker (run `python -m jobs.worker` elsewhere)",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=1, help="jobs the started worker trains at the same time (default 1)"
+    )
+    parser.add_argument(
+        "--share",
+        action="store_true",
+        help="also publish a temporary public gradio.live link (off by default; needs internet)",
+    )
+    return parser
+
+
+class WorkerProcess:
+    """The `python -m jobs.worker` child: started with the app, stopped with it."""
+
+    def __init__(self, workers: int = 1):
+        self.workers = workers
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        cmd = [sys.executable, "-m", "jobs.worker", "--workers", str(self.workers)]
+        self.proc = subprocess.Popen(cmd, env=os.environ.copy())
+        log.info("started worker (pid %s): %s", self.proc.pid, " ".join(cmd))
+
+    def stop(self, timeout: float = 20.0) -> None:
+        """SIGTERM: running jobs stop at once and end `interrupted` (resumable); then wait."""
+        proc, self.proc = self.proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        auth = config.parse_auth(os.environ.get("NEAT_AUTH"))
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.workers < 1:
+        print("error: --workers must be at least 1", file=sys.stderr)
+        return 2
+    for name in ("HF_HUB_DISABLE_TELEMETRY", "GRADIO_ANALYTICS_ENABLED"):
+        os.environ.setdefault(name, "1" if name.startswith("HF") else "False")
+    home = config.neat_home()  # created now, so the worker and the UI agree on it
+    os.environ["NEAT_HOME"] = str(home)
+
+    from app.ui import build_app, launch_kwargs
+
+    worker = WorkerProcess(args.workers)
+    if not args.no_worker:
+        worker.start()
+        atexit.register(worker.stop)
+
+    def on_signal(signum, frame):  # a clean exit runs atexit (stops the worker)
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, on_signal)
+    demo = build_app()
+    demo.queue(default_concurrency_limit=4)
+    print(f"NEAT Studio: http://{args.host}:{args.port}  (data in {home})", flush=True)
+    try:
+        demo.launch(
+            server_name=args.host,
+            server_port=args.port,
+            share=args.share,
+            auth=auth,
+            auth_message="NEAT Studio: sign in (NEAT_AUTH)" if auth else None,
+            max_file_size=config.max_upload_bytes(),
+            allowed_paths=[str(config.exports_dir())],
+            footer_links=["gradio"],
+            **launch_kwargs(),
+        )
+    except KeyboardInterrupt:
+        pass
+    finally:
+        worker.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,275 @@
+"""The app's only door to the job queue and the engine: thin, fast, never training in-process.
+
+Everything here is called from Gradio handlers, so each call must return quickly: reading
+the job store, asking the engine to describe a model from its config (meta device, no
+weights), or loading a finished run for the Playground (cached per job, once).
+Rows from jobs.api are normalised to plain dicts so the tabs do not depend on ORM objects.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import json
+import threading
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+from neat.errors import ModelLoadError, UserError
+from neat.spec import RunSpec
+
+# ---- jobs ---------------------------------------------------------------------------------------
+
+
+def _api():
+    from jobs import api
+
+    return api
+
+
+def as_dict(obj: Any) -> dict:
+    """A job / row as a plain dict whatever jobs.api hands back (dict, dataclass, ORM row)."""
+    if obj is None:
+        return {}
+    if isinstance(obj, dict):
+        return dict(obj)
+    if dataclasses.is_dataclass(obj):
+        return dataclasses.asdict(obj)
+    if hasattr(obj, "to_dict"):
+        return obj.to_dict()
+    if hasattr(obj, "__table__"):
+        return {c.name: getattr(obj, c.name) for c in obj.__table__.columns}
+    return dict(vars(obj))
+
+
+def list_jobs() -> list[dict]:
+    return [as_dict(j) for j in _api().list_jobs()]
+
+
+def get_job(job_id: int) -> dict:
+    return as_dict(_api().get_job(int(job_id)))
+
+
+def job_spec(job: dict) -> RunSpec | None:
+    spec = job.get("spec")
+    if isinstance(spec, RunSpec):
+        return spec
+    if isinstance(spec, str):
+        try:
+            spec = json.loads(spec)
+        except ValueError:
+            return RunSpec.from_yaml(spec)
+    if isinstance(spec, dict):
+        return RunSpec.from_dict(spec)
+    return None
+
+
+def get_metrics(job_id: int) -> list[dict]:
+    """Metric points as dicts with step, epoch, split, name, value."""
+    rows = _api().get_metrics(int(job_id))
+    if isinstance(rows, dict) and "points" in rows:
+        rows = rows["points"]
+    return [as_dict(r) for r in rows or []]
+
+
+def get_logs(job_id: int, tail: int = 200) -> str:
+    logs = _api().get_logs(int(job_id), tail=tail)
+    if isinstance(logs, str):
+        return logs
+    lines = []
+    for item in logs or []:
+        item = as_dict(item) if not isinstance(item, str) else {"text": item}
+        when = item.get("time")
+        if isinstance(when, str):
+            try:
+                when = _dt.datetime.fromisoformat(when)
+            except ValueError:
+                when = None
+        stamp = when.strftime("%H:%M:%S ") if isinstance(when, _dt.datetime) else ""
+        level = item.get("level", "info")
+        prefix = "" if level == "info" else f"[{level}] "
+        lines.append(f"{stamp}{prefix}{item.get('text', '')}")
+    return "\n".join(lines)
+
+
+def submit(spec: RunSpec) -> int:
+    return int(_api().submit(spec))
+
+
+def submit_many(specs: list[RunSpec], name: str) -> list[int]:
+    api = _api()
+    if hasattr(api, "submit_sweep"):
+        return [int(i) for i in api.submit_sweep(specs, name)]
+    return [int(api.submit(s)) for s in specs]
+
+
+def job_action(action: str, job_id: int):
+    """cancel / resume / retry / delete; returns what jobs.api returns (e.g. a new job id)."""
+    if action not in ("cancel", "resume", "retry", "delete"):
+        raise ValueError(action)
+    return getattr(_api(), action)(int(job_id))
+
+
+def output_dir(job: dict) -> Path | None:
+    out = job.get("output_dir")
+    return Path(out) if out else None
+
+
+# ---- models: describe without loading weights -----------------------------------------------------
+
+
+def describe_linear_modules(name_or_path: str, trust_remote_code: bool = False) -> list[tuple[str, int, int]]:
+    from neat import model as neat_model
+
+    if hasattr(neat_model, "describe_linear_modules"):
+        return list(neat_model.describe_linear_modules(name_or_path, trust_remote_code=trust_remote_code))
+    return _describe_from_config(name_or_path, trust_remote_code)
+
+
+def _describe_from_config(name_or_path: str, trust_remote_code: bool) -> list[tuple[str, int, int]]:
+    """Fallback: build the architecture on the meta device and list its linear layers."""
+    import torch
+    from transformers import AutoConfig, AutoModel
+
+    from neat.assets import resolve_model_path
+    from neat.model import list_linear_modules
+
+    path, extra = resolve_model_path(name_or_path)
+    try:
+        cfg = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code, **extra)
+    except Exception as exc:  # noqa: BLE001 - any config failure means: we cannot read this model
+        raise ModelLoadError(f"could not read the model config of {name_or_path}: {exc}") from exc
+    with torch.device("meta"):
+        model = AutoModel.from_config(cfg, trust_remote_code=trust_remote_code)
+    return list_linear_modules(model)
+
+
+def param_budget(
+    name_or_path: str, task: str, method: dict, num_labels: int = 2, trust_remote_code: bool = False
+) -> dict:
+    """Trainable parameter counts of NEAT / LoRA / full FT on this model: keys neat, lora, full, head."""
+    from neat import model as neat_model
+    from neat.spec import MethodSpec
+
+    method_spec = MethodSpec(**method)
+    if hasattr(neat_model, "param_budget"):
+        return dict(neat_model.param_budget(name_or_path, task, method_spec, num_labels=num_labels))
+    modules = describe_linear_modules(name_or_path, trust_remote_code)
+    targets = method_spec.target_modules or default_targets(name_or_path, modules)
+    counts = neat_model.count_adapter_params(modules, targets, method_spec.r, method_spec.depth)
+    return {
+        "neat": counts["neat"],
+        "lora": counts["lora"],
+        "full": None,
+        "head": None,
+        "modules": counts["modules"],
+    }
+
+
+def default_targets(name_or_path: str, modules: list[tuple[str, int, int]] | None = None) -> list[str]:
+    """The architecture's default target modules (query/value for BERT, q/v_proj for Llama...)."""
+    try:
+        from transformers import AutoConfig
+
+        from neat.assets import resolve_model_path
+        from neat.model import default_target_modules
+
+        path, extra = resolve_model_path(name_or_path)
+        return default_target_modules(AutoConfig.from_pretrained(path, **extra))
+    except Exception:  # noqa: BLE001 - no default known: the user picks
+        return []
+
+
+def module_choices(modules: list[tuple[str, int, int]]) -> list[str]:
+    """Target-module names to offer: each kind of linear layer once, by its path inside a block.
+
+    `bert.encoder.layer.3.attention.self.query` -> `query` when that is unambiguous, else the
+    shortest suffix that still names only that kind (e.g. `attention.output.dense`). Layers
+    outside the repeated blocks (pooler, task head) are offered by their full name.
+    """
+    import re
+
+    kinds: list[str] = []
+    for name, _, _ in modules:
+        m = re.search(r"\.\d+\.(.+)$", name)
+        kind = m.group(1) if m else name
+        if kind not in kinds:
+            kinds.append(kind)
+    names = [n for n, _, _ in modules]
+    chosen = []
+    for kind in kinds:
+        parts = kind.split(".")
+        wanted = {n for n in names if n == kind or re.search(rf"\.\d+\.{re.escape(kind)}$", n)}
+        pick = kind
+        for k in range(1, len(parts) + 1):
+            suffix = ".".join(parts[-k:])
+            matched = {n for n in names if n == suffix or n.endswith("." + suffix)}
+            if matched == wanted:
+                pick = suffix
+                break
+        chosen.append(pick)
+    skip = ("classifier", "score", "lm_head", "pooler")
+    return [c for c in chosen if not set(c.split(".")) & set(skip)]
+
+
+# ---- the Playground's loaded runs -------------------------------------------------------------------
+
+
+class PredictorCache:
+    """Loaded Predictors by output folder: loading takes seconds, predicting milliseconds.
+
+    Keeps the most recent few (each holds a model in memory); loading one folder twice at the
+    same time is avoided with a per-folder lock.
+    """
+
+    def __init__(self, capacity: int = 3, loader=None):
+        self.capacity = capacity
+        self._loader = loader
+        self._items: OrderedDict[str, Any] = OrderedDict()
+        self._lock = threading.Lock()
+        self._loading: dict[str, threading.Lock] = {}
+
+    def _load(self, folder: str):
+        if self._loader is not None:
+            return self._loader(folder)
+        from neat.inference import Predictor
+
+        return Predictor.load(folder)
+
+    def get(self, folder: str | Path):
+        key = str(Path(folder).resolve())
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+            lock = self._loading.setdefault(key, threading.Lock())
+        with lock:
+            with self._lock:
+                if key in self._items:
+                    return self._items[key]
+            predictor = self._load(key)
+            with self._lock:
+                self._items[key] = predictor
+                self._items.move_to_end(key)
+                while len(self._items) > self.capacity:
+                    self._items.popitem(last=False)
+            return predictor
+
+    def drop(self, folder: str | Path) -> None:
+        with self._lock:
+            self._items.pop(str(Path(folder).resolve()), None)
+
+    def __contains__(self, folder) -> bool:
+        return str(Path(folder).resolve()) in self._items
+
+
+PREDICTORS = PredictorCache()
+
+
+def user_message(exc: BaseException) -> str:
+    """What to show a person for an exception: the message of a UserError, else a short line."""
+    if isinstance(exc, UserError):
+        return str(exc)
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}"

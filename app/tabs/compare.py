@@ -1,0 +1,174 @@
+"""Compare tab: overlay the curves and final metrics of chosen jobs, list how their specs differ."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+import pandas as pd
+
+from app import backend
+from app.tabs.jobs import _safe_jobs, best_metric, job_choices, metrics_frame, plot_value
+
+
+def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    """{"method": {"r": 8}} -> {"method.r": 8}; lists stay values."""
+    if isinstance(data, dict):
+        out: dict[str, Any] = {}
+        for key, value in data.items():
+            out.update(flatten(value, f"{prefix}{key}."))
+        return out
+    return {prefix.rstrip("."): data}
+
+
+def spec_diff(specs: dict[str, dict], ignore: tuple[str, ...] = ("name",)) -> pd.DataFrame:
+    """Rows of (field, value per job) for every field whose value is not the same in all jobs."""
+    flat = {label: flatten(spec or {}) for label, spec in specs.items()}
+    fields: list[str] = []
+    for values in flat.values():
+        fields += [f for f in values if f not in fields]
+    rows = []
+    for f in fields:
+        if f in ignore:
+            continue
+        values = [flat[label].get(f, "—") for label in flat]
+        if len({repr(v) for v in values}) > 1:
+            rows.append([f, *[_show(v) for v in values]])
+    return pd.DataFrame(rows, columns=["field", *flat.keys()])
+
+
+def _show(value) -> str:
+    if value is None:
+        return "(default)"
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
+def final_metrics(jobs: dict[str, dict], points: dict[str, list[dict]]) -> pd.DataFrame:
+    """One row per job: status, best metric and the last value of every eval metric."""
+    rows, columns = [], ["job", "status", "best"]
+    for label, job in jobs.items():
+        frame = metrics_frame(points.get(label, []))
+        final = frame[frame["split"] == "final"]  # the best model's evaluation after training
+        evals = final if len(final) else frame[frame["split"] == "eval"].sort_values("step")
+        last = evals.groupby("name")["value"].last().to_dict() if len(evals) else {}
+        row = {"job": label, "status": job.get("status", ""), "best": best_metric(job)}
+        for name, value in last.items():
+            key = f"eval {name}"
+            if name in ("epoch", "runtime", "samples_per_second", "steps_per_second"):
+                continue
+            if key not in columns:
+                columns.append(key)
+            row[key] = round(float(value), 4)
+        rows.append(row)
+    return pd.DataFrame(rows, columns=columns)
+
+
+def overlay(points: dict[str, list[dict]], metric: str, x: str = "step") -> pd.DataFrame:
+    """A long table for a LinePlot (x, value, job); metric: 'train loss', 'eval loss' or an eval metric."""
+    split, _, name = metric.partition(" ")
+    if not name:
+        split, name = "eval", metric
+    frames = []
+    for label, pts in points.items():
+        frame = metrics_frame(pts)
+        sel = frame[(frame["split"] == split) & (frame["name"] == name)]
+        frames.append(
+            pd.DataFrame(
+                {"x": sel[x if x in ("step", "epoch") else "step"], "value": sel["value"], "job": label}
+            )
+        )
+    if not frames:
+        return pd.DataFrame(
+            {"x": pd.Series(dtype=float), "value": pd.Series(dtype=float), "job": pd.Series(dtype=str)}
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+def metric_choices(points: dict[str, list[dict]]) -> list[str]:
+    names = ["eval loss", "train loss"]
+    for pts in points.values():
+        frame = metrics_frame(pts)
+        for name in frame[frame["split"] == "eval"]["name"].unique():
+            if name not in ("loss", "epoch", "runtime", "samples_per_second", "steps_per_second"):
+                key = f"eval {name}"
+                if key not in names:
+                    names.append(key)
+    return names
+
+
+@dataclass
+class CompareTab:
+    refresh: callable  # current selection -> update of the picker
+    chosen: gr.Dropdown
+
+
+def build() -> CompareTab:
+    gr.Markdown(
+        "Choose two or more jobs: their curves overlaid, their final metrics side by side, "
+        "and what differs in their specs."
+    )
+    with gr.Row():
+        chosen = gr.Dropdown(
+            [], value=[], multiselect=True, label="Jobs to compare", elem_id="compare-select", scale=4
+        )
+        metric = gr.Dropdown(
+            ["eval loss", "train loss"], value="eval loss", label="Curve", elem_id="compare-metric", scale=2
+        )
+        x_axis = gr.Radio(["step", "epoch"], value="step", label="x axis", scale=1)
+        refresh = gr.Button("Refresh", size="sm", scale=0)
+    plot = gr.LinePlot(
+        None,
+        x="x",
+        y="value",
+        color="job",
+        title="Overlay",
+        x_title="step",
+        elem_id="compare-plot",
+        height=300,
+    )
+    finals = gr.Dataframe(label="Final metrics", interactive=False, elem_id="compare-finals")
+    diff = gr.Dataframe(
+        label="Spec differences (fields that are not the same in all chosen jobs)",
+        interactive=False,
+        elem_id="compare-diff",
+        wrap=True,
+    )
+
+    def refresh_choices(current):
+        jobs, _ = _safe_jobs()
+        choices = job_choices(jobs)
+        valid = {v for _, v in choices}
+        return gr.update(choices=choices, value=[c for c in (current or []) if c in valid])
+
+    def show(ids, metric_name, x):
+        ids = [i for i in (ids or []) if i]
+        jobs, points, specs = {}, {}, {}
+        for job_id in ids:
+            try:
+                job = backend.get_job(int(job_id))
+            except Exception:  # noqa: BLE001 - deleted meanwhile
+                continue
+            if not job:
+                continue
+            label = f"#{job_id} {job.get('name', '')}"
+            jobs[label] = job
+            points[label] = backend.get_metrics(int(job_id))
+            specs[label] = job.get("spec") or {}
+        names = metric_choices(points)
+        metric_name = metric_name if metric_name in names else names[0]
+        return (
+            gr.update(value=plot_value(overlay(points, metric_name, x)), x_title=x, y_title=metric_name),
+            final_metrics(jobs, points),
+            spec_diff(specs) if len(specs) > 1 else pd.DataFrame({"field": ["(choose at least two jobs)"]}),
+            gr.update(choices=names, value=metric_name),
+        )
+
+    outputs = [plot, finals, diff, metric]
+    chosen.change(show, [chosen, metric, x_axis], outputs)
+    metric.input(show, [chosen, metric, x_axis], outputs)
+    x_axis.change(show, [chosen, metric, x_axis], outputs)
+    refresh.click(refresh_choices, [chosen], [chosen]).then(show, [chosen, metric, x_axis], outputs)
+    return CompareTab(refresh=refresh_choices, chosen=chosen)

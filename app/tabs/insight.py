@@ -1,0 +1,189 @@
+"""Insight tab: what the update learned. For a finished NEAT job (and, next to it, a LoRA job),
+the per-layer norm of dW and the singular-value spectrum of dW.
+
+LoRA's dW = B A has rank at most r by construction; NEAT's dW = f(W0) passes W0 through a
+nonlinearity, so its spectrum can spread past r — the "effective rank" column shows it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import gradio as gr
+import numpy as np
+import pandas as pd
+
+from app import backend
+from app.tabs.jobs import _safe_jobs, job_choices, plot_value
+
+MAX_SINGULAR_VALUES = 64
+
+
+def module_kind(name: str) -> str:
+    """`encoder.layer.3.attention.self.query` -> `query` (what the layer does, not where it is)."""
+    import re
+
+    m = re.search(r"\.\d+\.(.+)$", name)
+    kind = m.group(1) if m else name
+    return kind.split(".")[-1] if kind.split(".")[-1] not in ("dense",) else kind
+
+
+def norms_frame(rows_by_job: dict[str, list[dict]]) -> pd.DataFrame:
+    """Long table for a LinePlot: layer, fro_norm, series ('#3 · query')."""
+    records = []
+    for label, rows in rows_by_job.items():
+        for i, row in enumerate(rows):
+            layer = row.get("layer")
+            records.append(
+                {
+                    "layer": float(layer if layer is not None else i),
+                    "fro_norm": float(row["fro_norm"]),
+                    "series": f"{label} · {module_kind(row['module'])}",
+                }
+            )
+    return pd.DataFrame(records, columns=["layer", "fro_norm", "series"])
+
+
+def spectrum_frame(rows_by_job: dict[str, list[dict]], normalise: bool = True) -> pd.DataFrame:
+    """Mean singular-value spectrum per job (each module's spectrum divided by its largest value)."""
+    records = []
+    for label, rows in rows_by_job.items():
+        spectra = [np.asarray(r["singular_values"], dtype=float) for r in rows if len(r["singular_values"])]
+        if not spectra:
+            continue
+        width = max(len(s) for s in spectra)
+        stack = np.full((len(spectra), width), np.nan)
+        for i, s in enumerate(spectra):
+            s = s / s[0] if normalise and s[0] > 0 else s
+            stack[i, : len(s)] = s
+        mean = np.nanmean(stack, axis=0)
+        records += [
+            {"index": float(k + 1), "singular_value": float(v), "job": label} for k, v in enumerate(mean)
+        ]
+    return pd.DataFrame(records, columns=["index", "singular_value", "job"])
+
+
+def ranks_table(rows_by_job: dict[str, list[dict]]) -> pd.DataFrame:
+    records = []
+    for label, rows in rows_by_job.items():
+        for row in rows:
+            sv = row.get("singular_values") or []
+            top = float(sv[0]) if sv else 0.0
+            records.append(
+                {
+                    "job": label,
+                    "module": row["module"],
+                    "shape": "×".join(str(s) for s in row.get("shape", ())),
+                    "‖dW‖_F": round(float(row["fro_norm"]), 5),
+                    "σ1": round(top, 5),
+                    "effective rank": round(float(row.get("effective_rank", 0.0)), 2),
+                }
+            )
+    return pd.DataFrame(records, columns=["job", "module", "shape", "‖dW‖_F", "σ1", "effective rank"])
+
+
+def headline(rows_by_job: dict[str, list[dict]], ranks: dict[str, int]) -> str:
+    if not rows_by_job:
+        return ""
+    parts = []
+    for label, rows in rows_by_job.items():
+        eff = [float(r.get("effective_rank", 0)) for r in rows]
+        norm = [float(r["fro_norm"]) for r in rows]
+        r = ranks.get(label)
+        parts.append(
+            f"- **{label}**: {len(rows)} adapted modules, mean ‖dW‖_F {np.mean(norm):.4g}, "
+            f"mean effective rank {np.mean(eff):.1f}" + (f" (adapter rank r={r})" if r else "")
+        )
+    return "\n".join(parts) + (
+        "\n\nLoRA's update is a product of two rank-r matrices, so its spectrum stops at r. NEAT maps the "
+        "frozen weights through a small nonlinear network, so its update can use more directions for the "
+        "same parameter count; a flatter spectrum and a higher effective rank show it."
+    )
+
+
+@dataclass
+class InsightTab:
+    refresh: callable  # (neat id, lora id) -> updates of both pickers
+    neat_select: gr.Dropdown
+    lora_select: gr.Dropdown
+
+
+def build() -> InsightTab:
+    gr.Markdown(
+        "For a finished NEAT job, look at the update dW it learned, layer by layer — next to a "
+        "LoRA job's, to see what the nonlinear update adds."
+    )
+    with gr.Row():
+        neat_select = gr.Dropdown(
+            [], value=None, label="NEAT job (finished)", elem_id="insight-neat", scale=3
+        )
+        lora_select = gr.Dropdown(
+            [], value=None, label="LoRA job to compare (optional)", elem_id="insight-lora", scale=3
+        )
+        analyse = gr.Button("Analyse", variant="primary", elem_id="insight-run", scale=1)
+    summary = gr.Markdown("", elem_id="insight-summary")
+    with gr.Row():
+        norms = gr.LinePlot(
+            None,
+            x="layer",
+            y="fro_norm",
+            color="series",
+            title="Per-layer ‖dW‖_F",
+            x_title="layer",
+            y_title="Frobenius norm of dW",
+            elem_id="insight-norms",
+            height=300,
+        )
+        spectrum = gr.LinePlot(
+            None,
+            x="index",
+            y="singular_value",
+            color="job",
+            title="Singular values of dW (σ_k / σ_1, mean)",
+            x_title="k",
+            y_title="σ_k / σ_1",
+            elem_id="insight-spectrum",
+            height=300,
+        )
+    table = gr.Dataframe(label="Per module", interactive=False, elem_id="insight-table", max_height=300)
+
+    def refresh_choices(current_neat=None, current_lora=None):
+        jobs, _ = _safe_jobs()
+        neat = job_choices(jobs, statuses=("succeeded",), method="neat")
+        lora = job_choices(jobs, statuses=("succeeded",), method="lora")
+        pick = lambda cur, ch: cur if cur in {v for _, v in ch} else (ch[0][1] if ch else None)  # noqa: E731
+        return (
+            gr.update(choices=neat, value=pick(current_neat, neat)),
+            gr.update(choices=[("(none)", "")] + lora, value=pick(current_lora, lora) or ""),
+        )
+
+    def run(neat_id, lora_id, progress=gr.Progress()):
+        from neat.insight import delta_spectrum
+
+        if not neat_id:
+            raise gr.Error("Choose a finished NEAT job first.")
+        rows_by_job, ranks = {}, {}
+        for job_id in [neat_id, lora_id]:
+            if not job_id:
+                continue
+            job = backend.get_job(int(job_id))
+            if not job or not job.get("output_dir"):
+                raise gr.Error(f"Job #{job_id} has no output to analyse.")
+            progress(0.3, desc=f"Computing the spectrum of job #{job_id}…")
+            label = f"#{job_id} {(job.get('spec') or {}).get('method', {}).get('name', '')}"
+            try:
+                rows_by_job[label] = delta_spectrum(
+                    job["output_dir"], max_singular_values=MAX_SINGULAR_VALUES
+                )
+            except Exception as exc:  # noqa: BLE001
+                raise gr.Error(f"Could not analyse job #{job_id}: {backend.user_message(exc)}") from exc
+            ranks[label] = (job.get("spec") or {}).get("method", {}).get("r")
+        return (
+            headline(rows_by_job, ranks),
+            plot_value(norms_frame(rows_by_job)),
+            plot_value(spectrum_frame(rows_by_job)),
+            ranks_table(rows_by_job),
+        )
+
+    analyse.click(run, [neat_select, lora_select], [summary, norms, spectrum, table])
+    return InsightTab(refresh=refresh_choices, neat_select=neat_select, lora_select=lora_select)

@@ -1,0 +1,454 @@
+"""Jobs tab: every job with status, progress, ETA and best metric, refreshing by itself; the
+selected job's curves, log tail and spec; cancel, resume, retry, clone and delete.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import gradio as gr
+import pandas as pd
+
+from app import backend
+from app.form import spec_to_form
+
+ACTIVE = ("queued", "running")
+STATUS_ICON = {
+    "queued": "…",
+    "running": "▶",
+    "succeeded": "✓",
+    "failed": "✗",
+    "cancelled": "■",
+    "interrupted": "⚠",
+}
+# metric names that are bookkeeping, not quality
+_NOT_METRICS = {
+    "loss",
+    "learning_rate",
+    "lr",
+    "epoch",
+    "grad_norm",
+    "runtime",
+    "samples_per_second",
+    "steps_per_second",
+    "total_flos",
+    "train_runtime",
+    "train_samples_per_second",
+    "train_steps_per_second",
+    "step",
+}
+TABLE_COLUMNS = ["id", "name", "method", "status", "progress", "ETA", "best metric", "created"]
+
+
+# ---- plain data -> tables and curves ---------------------------------------------------------------
+
+
+def fmt_eta(seconds) -> str:
+    if seconds is None:
+        return ""
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m {seconds % 60:02d}s"
+    return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"
+
+
+def _method(job: dict) -> str:
+    spec = job.get("spec") or {}
+    if isinstance(spec, dict):
+        m = spec.get("method") or {}
+        name = m.get("name", "")
+        if name in ("neat", "lora"):
+            return f"{name} r={m.get('r')}" + (
+                f" d={m.get('depth')}" if name == "neat" and m.get("depth") else ""
+            )
+        return name
+    return ""
+
+
+def best_metric(job: dict) -> str:
+    value = job.get("best_metric_value")
+    if value is None:
+        return ""
+    name = job.get("best_metric_name") or "metric"
+    return f"{name.removeprefix('eval_')} {value:.4g}"
+
+
+def _created(job: dict) -> str:
+    when = job.get("created_at")
+    if isinstance(when, dt.datetime):
+        return when.strftime("%Y-%m-%d %H:%M")
+    return str(when or "")[:16].replace("T", " ")
+
+
+def jobs_frame(jobs: list[dict]) -> pd.DataFrame:
+    rows = []
+    for job in sorted(jobs, key=lambda j: -int(j["id"])):
+        status = job.get("status", "")
+        progress = job.get("progress") or 0.0
+        rows.append(
+            [
+                int(job["id"]),
+                job.get("name", ""),
+                _method(job),
+                f"{STATUS_ICON.get(status, '')} {status}".strip(),
+                f"{100 * progress:.0f}%",
+                fmt_eta(job.get("eta_seconds")) if status == "running" else "",
+                best_metric(job),
+                _created(job),
+            ]
+        )
+    return pd.DataFrame(rows, columns=TABLE_COLUMNS)
+
+
+def job_choices(jobs: list[dict], statuses: tuple[str, ...] | None = None, method: str | None = None):
+    """Dropdown choices (label, value) newest first; value is the id as a string."""
+    out = []
+    for job in sorted(jobs, key=lambda j: -int(j["id"])):
+        if statuses and job.get("status") not in statuses:
+            continue
+        if method and (job.get("spec") or {}).get("method", {}).get("name") != method:
+            continue
+        out.append(
+            (f"#{job['id']} {job.get('name', '')} · {_method(job)} · {job.get('status', '')}", str(job["id"]))
+        )
+    return out
+
+
+def _clean_name(name: str, split: str) -> str:
+    for prefix in ("eval_", "train_"):
+        if name.startswith(prefix):
+            return name[len(prefix) :]
+    return name
+
+
+def metrics_frame(points: list[dict]) -> pd.DataFrame:
+    """Metric points as a long table: step, epoch, split, name (without eval_/train_), value."""
+    if not points:
+        return pd.DataFrame(columns=["step", "epoch", "split", "name", "value"])
+    frame = pd.DataFrame(
+        [
+            {
+                "step": p.get("step"),
+                "epoch": p.get("epoch"),
+                "split": p.get("split", "train"),
+                "name": _clean_name(str(p.get("name", "")), p.get("split", "")),
+                "value": p.get("value"),
+            }
+            for p in points
+        ]
+    )
+    frame = frame.dropna(subset=["value"])
+    frame["value"] = frame["value"].astype(float)
+    frame["step"] = frame["step"].astype(float)
+    if frame["epoch"].isna().all():
+        frame["epoch"] = frame["step"]
+    else:
+        frame["epoch"] = frame["epoch"].astype(float).interpolate(limit_direction="both")
+    return frame
+
+
+def curves(points: list[dict], x: str = "step") -> dict[str, pd.DataFrame]:
+    """The three charts of a job: loss (train and eval on one), eval metrics, learning rate."""
+    frame = metrics_frame(points)
+    x = x if x in ("step", "epoch") else "step"
+    loss = frame[(frame["name"] == "loss") & frame["split"].isin(["train", "eval"])].copy()
+    loss["series"] = loss["split"] + " loss"
+    evals = frame[(frame["split"] == "eval") & ~frame["name"].isin(_NOT_METRICS)].copy()
+    evals["series"] = evals["name"]
+    lr = frame[frame["name"].isin(["learning_rate", "lr"])].copy()
+    lr["series"] = "learning rate"
+    cols = [x, "value", "series"]
+    return {
+        "loss": loss[cols].rename(columns={x: "x"}),
+        "metrics": evals[cols].rename(columns={x: "x"}),
+        "lr": lr[cols].rename(columns={x: "x"}),
+    }
+
+
+def job_summary(job: dict) -> str:
+    if not job:
+        return "Select a job to see its curves, log and spec."
+    status = job.get("status", "")
+    lines = [f"### #{job['id']} {job.get('name', '')} — {STATUS_ICON.get(status, '')} {status}"]
+    facts = [f"progress {100 * (job.get('progress') or 0):.0f}%"]
+    if status == "running" and job.get("eta_seconds") is not None:
+        facts.append(f"ETA {fmt_eta(job['eta_seconds'])}")
+    if best_metric(job):
+        facts.append(f"best {best_metric(job)}")
+    if job.get("attempts"):
+        facts.append(f"attempts {job['attempts']}")
+    if job.get("resumed_from"):
+        facts.append(f"resumed from step {job['resumed_from']}")
+    if job.get("retry_of"):
+        facts.append(f"retry of #{job['retry_of']}")
+    lines.append(" · ".join(facts))
+    if job.get("error"):
+        lines.append(f"\n**Reason:** {job['error']}")
+    if job.get("output_dir"):
+        lines.append(f"\nOutput: `{job['output_dir']}`")
+    return "\n".join(lines)
+
+
+def spec_yaml(job: dict) -> str:
+    try:
+        spec = backend.job_spec(job)
+    except Exception:  # noqa: BLE001 - show what is stored
+        return str(job.get("spec", ""))
+    return spec.to_yaml() if spec else ""
+
+
+def run_action(action: str, job_id) -> str:
+    """Do cancel/resume/retry/delete and say what happened, in words."""
+    if not job_id:
+        return "Select a job first."
+    try:
+        result = backend.job_action(action, int(job_id))
+    except Exception as exc:  # noqa: BLE001 - e.g. "cannot resume a succeeded job"
+        return f"✗ {backend.user_message(exc)}"
+    verbs = {"cancel": "Cancel requested for", "resume": "Resuming", "retry": "Retrying", "delete": "Deleted"}
+    text = f"{verbs[action]} job #{job_id}"
+    if action == "retry" and isinstance(result, int) and result != int(job_id):
+        text += f" as new job #{result}"
+    return text + "."
+
+
+# ---- the Gradio tab --------------------------------------------------------------------------------
+
+
+@dataclass
+class JobsTab:
+    table: gr.Dataframe
+    select: gr.Dropdown
+    clone_btn: gr.Button
+    action_status: gr.Markdown
+    refresh: callable
+
+
+def _empty_plot_frame():
+    # A native plot must start from None: an empty frame fixes its colour scale as numeric,
+    # and later data then draws no lines (Gradio 6).
+    return None
+
+
+def plot_value(frame: pd.DataFrame | None):
+    """A frame for a LinePlot, or None when there is nothing to draw (see _empty_plot_frame)."""
+    return None if frame is None or frame.empty else frame
+
+
+def _safe_jobs() -> tuple[list[dict], str]:
+    try:
+        return backend.list_jobs(), ""
+    except Exception as exc:  # noqa: BLE001 - the store unreachable: say so in the table's place
+        return [], f"⚠ Cannot read the job list: {backend.user_message(exc)}"
+
+
+def build(timer: gr.Timer) -> JobsTab:
+    gr.Markdown("All jobs, newest first; the list refreshes by itself. Click a row or pick a job below.")
+    notice = gr.Markdown("", elem_id="jobs-notice")
+    table = gr.Dataframe(
+        value=pd.DataFrame(columns=TABLE_COLUMNS),
+        interactive=False,
+        label="Jobs",
+        elem_id="jobs-table",
+        max_height=320,
+        wrap=True,
+    )
+    with gr.Row():
+        select = gr.Dropdown([], value=None, label="Selected job", elem_id="job-select", scale=3)
+        x_axis = gr.Radio(["step", "epoch"], value="step", label="x axis", elem_id="x-axis", scale=1)
+    summary = gr.Markdown(job_summary({}), elem_id="job-summary")
+    with gr.Row():
+        cancel_btn = gr.Button("Cancel", variant="stop", elem_id="job-cancel", size="sm")
+        resume_btn = gr.Button("Resume", elem_id="job-resume", size="sm")
+        retry_btn = gr.Button("Retry", elem_id="job-retry", size="sm")
+        clone_btn = gr.Button("Clone into Train form", elem_id="job-clone", size="sm")
+        delete_btn = gr.Button("Delete", elem_id="job-delete", size="sm")
+    action_status = gr.Markdown("", elem_id="job-action-status")
+    with gr.Row():
+        loss_plot = gr.LinePlot(
+            _empty_plot_frame(),
+            x="x",
+            y="value",
+            color="series",
+            title="Loss",
+            x_title="step",
+            y_title="loss",
+            elem_id="loss-plot",
+            height=260,
+        )
+        metrics_plot = gr.LinePlot(
+            _empty_plot_frame(),
+            x="x",
+            y="value",
+            color="series",
+            title="Evaluation metrics",
+            x_title="step",
+            elem_id="metrics-plot",
+            height=260,
+        )
+        lr_plot = gr.LinePlot(
+            _empty_plot_frame(),
+            x="x",
+            y="value",
+            color="series",
+            title="Learning rate",
+            x_title="step",
+            elem_id="lr-plot",
+            height=260,
+        )
+    with gr.Row():
+        logs = gr.Code("", language=None, label="Log (tail)", lines=12, max_lines=20, elem_id="job-logs")
+        spec = gr.Code("", language="yaml", label="Spec", lines=12, max_lines=20, elem_id="job-spec")
+    last_seen = gr.State(None)  # what the detail panes show now, so idle ticks change nothing
+
+    def refresh_table():
+        jobs, problem = _safe_jobs()
+        return jobs_frame(jobs), gr.update(choices=job_choices(jobs)), problem
+
+    def details(job_id, x, seen, force=False):
+        if not job_id:
+            return [
+                job_summary({}),
+                _empty_plot_frame(),
+                _empty_plot_frame(),
+                _empty_plot_frame(),
+                "",
+                "",
+                None,
+            ]
+        try:
+            job = backend.get_job(int(job_id))
+        except Exception as exc:  # noqa: BLE001 - e.g. deleted meanwhile
+            return [
+                f"⚠ {backend.user_message(exc)}",
+                _empty_plot_frame(),
+                _empty_plot_frame(),
+                _empty_plot_frame(),
+                "",
+                "",
+                None,
+            ]
+        if not job:
+            return [
+                f"Job #{job_id} no longer exists.",
+                _empty_plot_frame(),
+                _empty_plot_frame(),
+                _empty_plot_frame(),
+                "",
+                "",
+                None,
+            ]
+        points = backend.get_metrics(int(job_id))
+        stamp = (
+            job_id,
+            x,
+            job.get("status"),
+            len(points),
+            job.get("progress"),
+            job.get("heartbeat_at"),
+            job.get("error"),
+        )
+        if not force and seen == stamp:
+            return [gr.skip()] * 6 + [seen]
+        c = curves(points, x)
+        x_title = "epoch" if x == "epoch" else "step"
+        try:
+            log_text = backend.get_logs(int(job_id), tail=200)
+        except Exception as exc:  # noqa: BLE001
+            log_text = f"(log unavailable: {backend.user_message(exc)})"
+        return [
+            job_summary(job),
+            gr.update(value=plot_value(c["loss"]), x_title=x_title),
+            gr.update(value=plot_value(c["metrics"]), x_title=x_title),
+            gr.update(value=plot_value(c["lr"]), x_title=x_title),
+            log_text,
+            spec_yaml(job) if seen is None or seen[0] != job_id else gr.skip(),
+            stamp,
+        ]
+
+    detail_outputs = [summary, loss_plot, metrics_plot, lr_plot, logs, spec, last_seen]
+    timer.tick(
+        refresh_table, None, [table, select, notice], show_progress="hidden", trigger_mode="always_last"
+    )
+    timer.tick(
+        details,
+        [select, x_axis, last_seen],
+        detail_outputs,
+        show_progress="hidden",
+        trigger_mode="always_last",
+    )
+    select.change(
+        lambda j, x: details(j, x, None, force=True), [select, x_axis], detail_outputs, show_progress="hidden"
+    )
+    x_axis.change(
+        lambda j, x: details(j, x, None, force=True), [select, x_axis], detail_outputs, show_progress="hidden"
+    )
+
+    def on_row(evt: gr.SelectData, frame):
+        try:
+            row = evt.index[0]
+            return str(int(frame.iloc[row]["id"]))
+        except Exception:  # noqa: BLE001 - a click outside the data
+            return gr.skip()
+
+    table.select(on_row, [table], [select])
+
+    def act(action):
+        def handler(job_id, x):
+            message = run_action(action, job_id)
+            jobs, problem = _safe_jobs()
+            selected = job_id
+            if action == "delete" and not message.startswith("✗"):
+                selected = None
+            return [
+                message,
+                jobs_frame(jobs),
+                gr.update(choices=job_choices(jobs), value=selected),
+                *details(selected, x, None, force=True),
+            ]
+
+        return handler
+
+    for action, button in (
+        ("cancel", cancel_btn),
+        ("resume", resume_btn),
+        ("retry", retry_btn),
+        ("delete", delete_btn),
+    ):
+        button.click(act(action), [select, x_axis], [action_status, table, select, *detail_outputs])
+
+    return JobsTab(
+        table=table,
+        select=select,
+        clone_btn=clone_btn,
+        action_status=action_status,
+        refresh=lambda: job_choices(_safe_jobs()[0]),
+    )
+
+
+def wire_clone(jobs_tab: JobsTab, train_tab, tabs: gr.Tabs) -> None:
+    """Clone: the selected job's spec back into the Train form, then show the form."""
+    from app import config
+    from app.tabs.train import form_updates
+
+    outputs = [*train_tab.inputs(), tabs, jobs_tab.action_status, train_tab.status]
+
+    def on_clone(job_id):
+        if not job_id:
+            return {jobs_tab.action_status: "Select a job first."}
+        try:
+            spec = backend.job_spec(backend.get_job(int(job_id)))
+        except Exception as exc:  # noqa: BLE001
+            return {jobs_tab.action_status: f"✗ {backend.user_message(exc)}"}
+        values = spec_to_form(spec, uploads_root=config.uploads_dir())
+        values["name"] = f"{spec.name}-copy"
+        out = form_updates(values, train_tab)
+        out[tabs] = gr.Tabs(selected="train")
+        out[jobs_tab.action_status] = f"Cloned job #{job_id} into the Train form."
+        out[train_tab.status] = f"Form filled from job #{job_id}; change what you like and press Start."
+        return out
+
+    jobs_tab.clone_btn.click(on_clone, [jobs_tab.select], outputs)

@@ -1,0 +1,217 @@
+"""Playground tab: try a finished job — classify text or images, or chat with the base model and
+the adapted one side by side — and download the adapter or a merged model.
+
+Loaded runs are cached per job in the app process (app.backend.PREDICTORS), so only the first
+prediction of a job pays for loading the model.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import gradio as gr
+
+from app import backend, config
+from app.tabs.jobs import _safe_jobs, job_choices
+
+
+def _finished_job(job_id) -> dict:
+    if not job_id:
+        raise gr.Error("Choose a finished job first.")
+    job = backend.get_job(int(job_id))
+    if not job:
+        raise gr.Error(f"Job #{job_id} no longer exists.")
+    if job.get("status") != "succeeded" or not job.get("output_dir"):
+        raise gr.Error(f"Job #{job_id} has not succeeded, so there is no trained model to try.")
+    return job
+
+
+def load_predictor(job_id):
+    job = _finished_job(job_id)
+    try:
+        return backend.PREDICTORS.get(job["output_dir"]), job
+    except Exception as exc:  # noqa: BLE001 - shown to the user as a toast and in the status line
+        raise gr.Error(f"Could not load job #{job_id}: {backend.user_message(exc)}") from exc
+
+
+def describe(predictor, job: dict) -> str:
+    task = getattr(predictor, "task", "?")
+    labels = getattr(predictor, "labels", None) or []
+    spec = job.get("spec") or {}
+    method = (spec.get("method") or {}).get("name", "")
+    text = f"Loaded **#{job['id']} {job.get('name', '')}** — {task}, method {method}"
+    if labels:
+        shown = ", ".join(str(x) for x in labels[:12]) + (" …" if len(labels) > 12 else "")
+        text += f"; labels: {shown}"
+    return text
+
+
+def stage_for_download(path: str | Path, job_id) -> str:
+    """Copy a built zip under NEAT_HOME/exports with a name that says which job it is."""
+    src = Path(path)
+    dest = config.exports_dir() / f"job{job_id}-{src.name}"
+    if not dest.exists() or dest.stat().st_mtime < src.stat().st_mtime:
+        shutil.copyfile(src, dest)
+    return str(dest)
+
+
+@dataclass
+class PlaygroundTab:
+    select: gr.Dropdown
+    refresh: callable
+
+
+def build() -> PlaygroundTab:
+    gr.Markdown(
+        "Try a finished job. Text and image classifiers show the label probabilities with the "
+        "adapter and without it (the base model); chat models answer side by side."
+    )
+    with gr.Row():
+        select = gr.Dropdown([], value=None, label="Finished job", elem_id="pg-job", scale=4)
+        refresh = gr.Button("Refresh", size="sm", scale=0)
+    status = gr.Markdown("", elem_id="pg-status")
+    task_state = gr.State(None)
+
+    with gr.Group(visible=False) as text_group:
+        with gr.Row():
+            text = gr.Textbox(
+                label="Text",
+                lines=3,
+                elem_id="pg-text",
+                scale=3,
+                placeholder="an utterly charming and hilarious film",
+            )
+            text_pair = gr.Textbox(
+                label="Second text", lines=3, visible=False, elem_id="pg-text-pair", scale=2
+            )
+        predict = gr.Button("Predict", variant="primary", elem_id="pg-predict")
+        with gr.Row():
+            adapted = gr.Label(label="Base + adapter", num_top_classes=5, elem_id="pg-adapted")
+            base = gr.Label(label="Base model (adapter off)", num_top_classes=5, elem_id="pg-base")
+
+    with gr.Group(visible=False) as chat_group:
+        prompt = gr.Textbox(label="Prompt", lines=2, elem_id="pg-prompt", placeholder="Hello! How are you?")
+        with gr.Row():
+            max_new = gr.Slider(8, 512, value=96, step=8, label="Max new tokens")
+            temperature = gr.Slider(0.0, 1.5, value=0.7, step=0.05, label="Temperature (0: greedy)")
+            top_p = gr.Slider(0.05, 1.0, value=0.9, step=0.05, label="Top-p")
+            seed = gr.Number(value=0, precision=0, label="Seed")
+        generate = gr.Button(
+            "Generate (same prompt, seed and sampling for both)", variant="primary", elem_id="pg-generate"
+        )
+        with gr.Row():
+            base_answer = gr.Textbox(label="Base model", lines=8, interactive=False, elem_id="pg-chat-base")
+            adapted_answer = gr.Textbox(
+                label="Base + adapter", lines=8, interactive=False, elem_id="pg-chat-adapted"
+            )
+
+    with gr.Group(visible=False) as image_group:
+        with gr.Row():
+            image = gr.Image(type="pil", label="Image", elem_id="pg-image", height=240)
+            with gr.Column():
+                classify = gr.Button("Classify", variant="primary", elem_id="pg-classify")
+                image_adapted = gr.Label(
+                    label="Base + adapter", num_top_classes=5, elem_id="pg-image-adapted"
+                )
+                image_base = gr.Label(
+                    label="Base model (adapter off)", num_top_classes=5, elem_id="pg-image-base"
+                )
+
+    with gr.Row():
+        adapter_btn = gr.Button("Build adapter zip", elem_id="pg-adapter-zip", size="sm")
+        merged_btn = gr.Button("Build merged model zip", elem_id="pg-merged-zip", size="sm")
+    downloads = gr.File(label="Downloads", file_count="multiple", interactive=False, elem_id="pg-downloads")
+
+    def refresh_choices(current=None):
+        jobs, _ = _safe_jobs()
+        choices = job_choices(jobs, statuses=("succeeded",))
+        valid = {v for _, v in choices}
+        return gr.update(choices=choices, value=current if current in valid else None)
+
+    def on_select(job_id):
+        hidden = [gr.update(visible=False)] * 3
+        if not job_id:
+            return ["", None, *hidden, gr.update()]
+        predictor, job = load_predictor(job_id)
+        task = getattr(predictor, "task", None)
+        spec = job.get("spec") or {}
+        has_pair = bool(((spec.get("dataset") or {}).get("columns") or {}).get("text_pair"))
+        return [
+            describe(predictor, job),
+            task,
+            gr.update(visible=task == "classification"),
+            gr.update(visible=task == "causal-lm"),
+            gr.update(visible=task == "image-classification"),
+            gr.update(visible=has_pair),
+        ]
+
+    select.change(on_select, [select], [status, task_state, text_group, chat_group, image_group, text_pair])
+    refresh.click(refresh_choices, [select], [select])
+
+    def on_predict(job_id, text_value, pair_value):
+        if not (text_value or "").strip():
+            raise gr.Error("Type some text first.")
+        predictor, _ = load_predictor(job_id)
+        pair = pair_value or None
+        return predictor.classify(text_value, pair), predictor.classify_base(text_value, pair)
+
+    predict.click(on_predict, [select, text, text_pair], [adapted, base])
+    text.submit(on_predict, [select, text, text_pair], [adapted, base])
+
+    def on_generate(job_id, prompt_value, max_new_tokens, temp, p, seed_value):
+        if not (prompt_value or "").strip():
+            raise gr.Error("Type a prompt first.")
+        predictor, _ = load_predictor(job_id)
+        settings = dict(
+            max_new_tokens=int(max_new_tokens),
+            temperature=float(temp),
+            top_p=float(p),
+            seed=int(seed_value or 0),
+        )
+        # One model serves both answers (the adapter switched off for the base one), so they are
+        # generated one after the other, each streaming into its own box.
+        base_text = ""
+        for base_text in predictor.chat_stream(prompt_value, use_adapter=False, **settings):
+            yield base_text, ""
+        for adapted_text in predictor.chat_stream(prompt_value, use_adapter=True, **settings):
+            yield base_text, adapted_text
+
+    generate.click(
+        on_generate, [select, prompt, max_new, temperature, top_p, seed], [base_answer, adapted_answer]
+    )
+
+    def on_classify(job_id, picture):
+        if picture is None:
+            raise gr.Error("Upload an image first.")
+        predictor, _ = load_predictor(job_id)
+        return predictor.classify_image(picture, use_adapter=True), predictor.classify_image(
+            picture, use_adapter=False
+        )
+
+    classify.click(on_classify, [select, image], [image_adapted, image_base])
+
+    def build_zip(kind):
+        def handler(job_id, current, progress=gr.Progress()):
+            job = _finished_job(job_id)
+            from neat import export
+
+            progress(0.1, desc=f"Building the {kind} zip…")
+            try:
+                built = (
+                    export.adapter_zip(job["output_dir"])
+                    if kind == "adapter"
+                    else export.merged_zip(job["output_dir"])
+                )
+            except Exception as exc:  # noqa: BLE001
+                raise gr.Error(f"Could not build the {kind} zip: {backend.user_message(exc)}") from exc
+            staged = stage_for_download(built, job_id)
+            files = [f for f in (current or []) if isinstance(f, str) and Path(f).name != Path(staged).name]
+            return files + [staged]
+
+        return handler
+
+    adapter_btn.click(build_zip("adapter"), [select, downloads], [downloads])
+    merged_btn.click(build_zip("merged"), [select, downloads], [downloads])
+    return PlaygroundTab(select=select, refresh=refresh_choices)
