@@ -18,7 +18,7 @@ from neat.errors import FieldError, SpecError
 TASKS = ("classification", "causal-lm", "image-classification")
 METHODS = ("neat", "lora", "full")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-ACTIVATIONS = ("relu", "gelu", "silu", "tanh", "sigmoid", "leaky_relu", "identity")
+ACTIVATIONS = ("relu", "gelu", "silu", "tanh", "sigmoid", "leaky_relu", "linear")
 
 # Names accepted in model.name_or_path for the models bundled through pip packages.
 EMBEDDED_MODELS = {
@@ -306,7 +306,7 @@ def example_spec(task: str) -> RunSpec:
             task="image-classification",
             model=ModelSpec("embedded:vit-tiny"),
             dataset=DataSpec("digits", ColumnMap(image="image", label="label")),
-            method=MethodSpec("neat", r=8, depth=0, target_modules=["query", "value"]),
+            method=MethodSpec("neat", r=8, depth=0),  # default targets: the ViT query/value projections
             training=TrainingSpec(epochs=3, batch_size=32, learning_rate=5e-3, max_length=8),
         )
     raise ValueError(f"no example for task {task!r}; choose classification, causal-lm or image")

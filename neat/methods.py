@@ -1,0 +1,65 @@
+"""Attach the chosen fine-tuning method (NEAT, LoRA or full) and build optimiser groups."""
+
+from __future__ import annotations
+
+import torch
+from peft import LoraConfig, get_peft_model
+
+from neat.errors import FieldError, SpecError
+from neat.model import NeatConfig, default_target_modules, get_neat_model, list_linear_modules
+
+PEFT_TASK_TYPES = {"classification": "SEQ_CLS", "causal-lm": "CAUSAL_LM", "image-classification": None}
+
+
+def attach_method(model: torch.nn.Module, spec, head_names: list[str]) -> torch.nn.Module:
+    m = spec.method
+    if m.name == "full":
+        model.requires_grad_(True)
+        return model
+    try:
+        targets = m.target_modules or default_target_modules(model)
+    except ValueError as exc:
+        raise SpecError([FieldError("method.target_modules", str(exc))]) from exc
+    common = dict(
+        r=m.r,
+        target_modules=targets,
+        layers_to_transform=m.layers_to_transform,
+        modules_to_save=head_names or None,
+        task_type=PEFT_TASK_TYPES[spec.task],
+    )
+    try:
+        if m.name == "neat":
+            config = NeatConfig(depth=m.depth, act_fn=m.act_fn, scaling=m.scaling, **common)
+            return get_neat_model(model, config)
+        config = LoraConfig(lora_alpha=m.lora_alpha or m.r, lora_dropout=m.lora_dropout, **common)
+        return get_peft_model(model, config)
+    except ValueError as exc:
+        names = sorted({name.rsplit(".", 1)[-1] for name, _, _ in list_linear_modules(model)})
+        message = f"{str(exc).splitlines()[0]} The model's linear layers are named: {', '.join(names)}"
+        raise SpecError([FieldError("method.target_modules", message)]) from exc
+
+
+def _is_head(name: str, spec) -> bool:
+    if "modules_to_save" in name:
+        return True
+    # Full fine-tuning has no modules_to_save: the head is the classifier/score module.
+    return spec.method.name == "full" and name.split(".")[0] in ("classifier", "score")
+
+
+def parameter_groups(model: torch.nn.Module, spec) -> list[dict]:
+    """Adapter (or body) and task head get their own learning rates; no decay on biases/norms."""
+    t = spec.training
+    groups: dict[tuple[bool, bool], list[torch.nn.Parameter]] = {}
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        no_decay = param.ndim < 2 or "norm" in name.lower()
+        groups.setdefault((_is_head(name, spec), no_decay), []).append(param)
+    return [
+        {
+            "params": params,
+            "lr": t.head_learning_rate if head else t.learning_rate,
+            "weight_decay": 0.0 if no_decay else t.weight_decay,
+        }
+        for (head, no_decay), params in groups.items()
+    ]

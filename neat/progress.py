@@ -1,0 +1,183 @@
+"""From Trainer callbacks to listener events: logs, progress/ETA, checkpoints, stop requests."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+import torch
+from transformers import TrainerCallback
+
+# Trainer's end-of-training summary keys: not points on a curve.
+_SKIP_KEYS = {
+    "train_runtime",
+    "train_samples_per_second",
+    "train_steps_per_second",
+    "total_flos",
+    "train_loss",
+}
+
+
+class EventBridge(TrainerCallback):
+    def __init__(self, listeners: list, add_perplexity: bool = False):
+        self.listeners = listeners
+        self.add_perplexity = add_perplexity
+        self.stop_requested = False
+        self.muted = False
+        self._started = time.time()
+        self._first_step = 0
+        # A test hook: raise a real torch OutOfMemoryError at this optimiser step.
+        oom_step = os.environ.get("NEAT_SIMULATE_OOM_AT_STEP")
+        self._oom_step = int(oom_step) if oom_step else None
+
+    # -- emitting -----------------------------------------------------------------------------
+    def emit(self, event: dict) -> None:
+        if self.muted:
+            return
+        for listener in self.listeners:
+            listener.on_event(event)
+
+    def message(self, text: str, level: str = "info") -> None:
+        self.emit({"kind": "message", "text": text, "level": level})
+
+    def _progress(self, state) -> tuple[float, float | None]:
+        if not state.max_steps:
+            return 0.0, None
+        progress = min(1.0, state.global_step / state.max_steps)
+        done = state.global_step - self._first_step
+        eta = (
+            (time.time() - self._started) / done * (state.max_steps - state.global_step) if done > 0 else None
+        )
+        return progress, eta
+
+    def log_point(self, step: int, epoch: float | None, split: str, metrics: dict, state) -> None:
+        progress, eta = self._progress(state)
+        self.emit(
+            {
+                "kind": "log",
+                "step": int(step),
+                "epoch": float(epoch or 0.0),
+                "split": split,
+                "metrics": metrics,
+                "progress": progress,
+                "eta_seconds": eta,
+            }
+        )
+
+    def final_eval(self, step: int, epoch: float | None, metrics: dict) -> None:
+        """The evaluation of the best (restored) model after training, as split `final`."""
+        self.muted = False
+        values = {k.removeprefix("eval_"): float(v) for k, v in metrics.items() if _is_metric(k)}
+        self.emit(
+            {
+                "kind": "log",
+                "step": int(step),
+                "epoch": float(epoch or 0.0),
+                "split": "final",
+                "metrics": values,
+                "progress": 1.0,
+                "eta_seconds": 0.0,
+            }
+        )
+
+    # -- Trainer callbacks ----------------------------------------------------------------------
+    def on_train_begin(self, args, state, control, **kwargs):
+        self._started = time.time()
+        self._first_step = state.global_step
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        logs = logs or {}
+        if any(k.startswith("eval_") for k in logs):
+            values = {k.removeprefix("eval_"): float(v) for k, v in logs.items() if _is_metric(k)}
+            if self.add_perplexity and "loss" in values:
+                values["perplexity"] = math.exp(min(values["loss"], 50.0))
+            split = "eval"
+        else:
+            values = {
+                k: float(v) for k, v in logs.items() if k not in _SKIP_KEYS and _is_number(v) and k != "epoch"
+            }
+            split = "train"
+        if values:
+            self.log_point(state.global_step, state.epoch, split, values, state)
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self._oom_step is not None and state.global_step >= self._oom_step:
+            raise torch.OutOfMemoryError(f"simulated out of memory at step {state.global_step}")
+        if not self.stop_requested and any(listener.should_stop() for listener in self.listeners):
+            self.stop_requested = True
+            control.should_save = True
+            control.should_training_stop = True
+            self.message(f"stop requested at step {state.global_step}; saving a checkpoint")
+        return control
+
+    def on_save(self, args, state, control, **kwargs):
+        path = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        self.emit({"kind": "checkpoint", "step": int(state.global_step), "path": str(path)})
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _is_metric(key: str) -> bool:
+    return key.startswith("eval_") and not key.endswith(("_runtime", "_per_second")) and key != "eval_epoch"
+
+
+class MetricsFile:
+    """Appends every log event to metrics.jsonl; on resume drops points past the checkpoint."""
+
+    def __init__(self, path: Path, keep_up_to_step: int | None = None):
+        self.path = path
+        self._keep = keep_up_to_step
+        self._prepared = False
+
+    def _prepare(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        kept = []
+        if self._keep is not None and self.path.exists():
+            for line in self.path.read_text(encoding="utf-8").splitlines():
+                if line.strip() and json.loads(line).get("step", 0) <= self._keep:
+                    kept.append(line)
+        self.path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+        self._prepared = True
+
+    def on_event(self, event: dict) -> None:
+        if event["kind"] != "log":
+            return
+        if not self._prepared:
+            self._prepare()
+        record = {k: event[k] for k in ("step", "epoch", "split", "metrics")}
+        record["time"] = time.time()
+        with self.path.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record) + "\n")
+
+    def should_stop(self) -> bool:
+        return False
+
+
+class ProgressBar:
+    """A tqdm bar for the CLI, driven by log events."""
+
+    def __init__(self):
+        from tqdm.auto import tqdm
+
+        self._bar = tqdm(
+            total=100, unit="%", bar_format="{l_bar}{bar}| {n:.0f}% [{elapsed}<{remaining}] {postfix}"
+        )
+
+    def on_event(self, event: dict) -> None:
+        if event["kind"] != "log":
+            return
+        self._bar.n = round(100 * event["progress"], 1)
+        shown = {
+            k: f"{v:.4g}" for k, v in event["metrics"].items() if k in ("loss", "accuracy", "learning_rate")
+        }
+        self._bar.set_postfix(split=event["split"], **shown)
+        if event["progress"] >= 1.0 and event["split"] == "final":
+            self._bar.close()
+
+    def should_stop(self) -> bool:
+        return False

@@ -1,0 +1,265 @@
+"""The training engine: one spec in, one output directory out. Also the CLI.
+
+    python -m neat.train RUN.yaml [--output-dir DIR] [--resume]
+    python -m neat.train --example classification|causal-lm|image
+
+run() builds everything from the spec and drives transformers' Trainer (mixed precision,
+gradient accumulation, DDP under `accelerate launch`, checkpoints with optimizer and scheduler
+state). Listeners (neat/events.py) see every log event and may stop training cleanly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import torch
+from transformers import EarlyStoppingCallback, PrinterCallback, Trainer, TrainingArguments, set_seed
+from transformers.trainer_utils import get_last_checkpoint
+
+from neat.data import load_splits
+from neat.data_check import check_dataset
+from neat.errors import OutOfMemoryError, TrainingStopped, UserError
+from neat.events import PrintListener, TrainingListener
+from neat.loading import head_module_names, load_base_model, load_processor
+from neat.methods import attach_method, parameter_groups
+from neat.progress import EventBridge, MetricsFile
+from neat.spec import RunSpec, example_spec
+from neat.tasks import label_info, perplexity, prepare_task
+
+
+def _precision_flags(precision: str) -> dict:
+    cuda = torch.cuda.is_available()
+    if precision == "auto":
+        precision = "bf16" if cuda and torch.cuda.is_bf16_supported() else "fp32"
+    return {"bf16": precision == "bf16", "fp16": precision == "fp16"}
+
+
+def _is_main_process() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+class _NeatTrainer(Trainer):
+    """Trainer with separate learning rates for the adapter and the task head."""
+
+    def __init__(self, *args, neat_spec: RunSpec, **kwargs):
+        self._neat_spec = neat_spec
+        super().__init__(*args, **kwargs)
+
+    def create_optimizer(self, model=None):
+        if self.optimizer is None:
+            groups = parameter_groups(self.model, self._neat_spec)
+            self.optimizer = torch.optim.AdamW(groups, betas=(0.9, 0.999), eps=1e-8)
+        return self.optimizer
+
+
+def _training_arguments(
+    spec: RunSpec, checkpoints: Path, main_metric: str, greater: bool
+) -> TrainingArguments:
+    t = spec.training
+    metric = t.metric_for_best or main_metric
+    return TrainingArguments(
+        output_dir=str(checkpoints),
+        num_train_epochs=t.epochs,
+        max_steps=t.max_steps,
+        per_device_train_batch_size=t.batch_size,
+        per_device_eval_batch_size=t.batch_size,
+        gradient_accumulation_steps=t.grad_accum,
+        learning_rate=t.learning_rate,
+        weight_decay=t.weight_decay,
+        warmup_steps=t.warmup_ratio,  # a float below 1 is a ratio of the total steps
+        lr_scheduler_type="linear",
+        eval_strategy="steps",
+        eval_steps=t.eval_steps,
+        save_strategy="steps",
+        save_steps=t.eval_steps,
+        save_total_limit=t.save_total_limit,
+        load_best_model_at_end=True,
+        metric_for_best_model=metric,
+        greater_is_better=greater if t.metric_for_best is None else "loss" not in metric,
+        logging_steps=t.logging_steps,
+        logging_first_step=True,
+        seed=t.seed,
+        data_seed=t.seed,
+        report_to="none",
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+        remove_unused_columns=False,
+        save_only_model=False,
+        use_cpu=not torch.cuda.is_available(),
+        ddp_find_unused_parameters=False,
+        # Classification heads ignore Trainer's token count, which would then scale their loss
+        # by the number of processes under DDP; only causal LMs normalise by it.
+        average_tokens_across_devices=spec.task == "causal-lm",
+        **_precision_flags(t.precision),
+    )
+
+
+def run(
+    spec: RunSpec,
+    output_dir: str | Path,
+    listeners: tuple[TrainingListener, ...] | list = (),
+    resume: bool = False,
+) -> dict:
+    """Train `spec` into `output_dir`; returns the summary (also written to summary.json)."""
+    spec.validate()
+    out = Path(output_dir)
+    checkpoints = out / "checkpoints"
+    main = _is_main_process()
+    if main:
+        checkpoints.mkdir(parents=True, exist_ok=True)
+        spec.save(out / "spec.yaml")
+    listeners = list(listeners) if main else []
+    resume_from = get_last_checkpoint(str(checkpoints)) if resume and checkpoints.is_dir() else None
+    resume_step = int(resume_from.rsplit("-", 1)[-1]) if resume_from else 0
+    metrics_file = MetricsFile(out / "metrics.jsonl", keep_up_to_step=resume_step if resume_from else None)
+    if main:
+        listeners.insert(0, metrics_file)
+    bridge = EventBridge(listeners, add_perplexity=spec.task == "causal-lm")
+    bridge.message(
+        f"resuming from {Path(resume_from).name}" if resume_from else f"starting run {spec.name!r}"
+    )
+
+    set_seed(spec.training.seed)
+    started = time.time()
+    try:
+        processor = load_processor(spec)
+        # The check rejects unusable data with a clear reason before any model work starts.
+        report = check_dataset(spec, tokenizer=None if spec.task == "image-classification" else processor)
+        for warning in report.warnings:
+            bridge.message(f"dataset check: {warning}", level="warning")
+        train_raw, eval_raw = load_splits(spec)
+        info = label_info(spec, train_raw, eval_raw)
+        task = prepare_task(spec, processor, train_raw, eval_raw, info)
+        bridge.message(f"data: {len(task.train)} training rows, {len(task.eval)} validation rows")
+        model = load_base_model(
+            spec, labels=info.names if info else None, regression=bool(info and info.regression)
+        )
+        model = attach_method(model, spec, head_module_names(model))
+        trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        total = sum(p.numel() for p in model.parameters())
+        bridge.message(f"method {spec.method.name}: {trainable:,} trainable of {total:,} parameters")
+        world_size = int(os.environ.get("WORLD_SIZE", "1"))
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        bridge.message(f"devices: {device}, world_size={world_size}")
+
+        args = _training_arguments(spec, checkpoints, task.main_metric, task.greater_is_better)
+        callbacks = [bridge]
+        if spec.training.early_stopping_patience:
+            callbacks.append(EarlyStoppingCallback(spec.training.early_stopping_patience))
+        trainer = _NeatTrainer(
+            model=model,
+            args=args,
+            train_dataset=task.train,
+            eval_dataset=task.eval,
+            data_collator=task.collator,
+            compute_metrics=task.compute_metrics,
+            callbacks=callbacks,
+            neat_spec=spec,
+        )
+        trainer.remove_callback(PrinterCallback)  # listeners report instead of raw dict prints
+        if torch.cuda.is_available():
+            torch.cuda.reset_peak_memory_stats()
+        trainer.train(resume_from_checkpoint=resume_from)
+        if bridge.stop_requested:
+            bridge.message("training stopped on request; the last checkpoint is kept")
+            raise TrainingStopped("stopped on request")
+        bridge.muted = True  # the final evaluation is reported once, as split "final"
+        final = trainer.evaluate()
+        bridge.muted = False
+        if "eval_loss" in final and task.main_metric == "loss":
+            final["eval_perplexity"] = perplexity(final["eval_loss"])
+        bridge.final_eval(trainer.state.global_step, trainer.state.epoch, final)
+    except torch.OutOfMemoryError as exc:
+        raise OutOfMemoryError(f"out of memory: {str(exc).splitlines()[0] if str(exc) else exc}") from exc
+
+    summary = {}
+    if main:
+        summary = _save_outputs(spec, out, trainer, processor, info, final, trainable, started)
+        bridge.message(f"finished: {_format_metrics(summary['eval'])}")
+    return summary
+
+
+def _save_outputs(
+    spec, out: Path, trainer, processor, info, final: dict, trainable: int, started: float
+) -> dict:
+    from neat.summary import library_versions, peak_memory_bytes
+
+    adapter_dir = out / "adapter"
+    trainer.model.save_pretrained(adapter_dir)
+    processor.save_pretrained(adapter_dir)
+    if info is not None:
+        (out / "labels.json").write_text(json.dumps(info.to_json()), encoding="utf-8")
+    summary = {
+        "name": spec.name,
+        "task": spec.task,
+        "method": spec.method.name,
+        "eval": {k: float(v) for k, v in final.items() if isinstance(v, (int, float))},
+        "best_checkpoint": trainer.state.best_model_checkpoint,
+        "best_metric": trainer.state.best_metric,
+        "global_step": trainer.state.global_step,
+        "trainable_parameters": trainable,
+        "train_seconds": round(time.time() - started, 2),
+        "peak_memory_bytes": peak_memory_bytes(),
+        "versions": library_versions(),
+        "spec": spec.to_dict(),
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    if spec.training.save_merged and spec.method.name != "full":
+        from neat.export import merged_dir
+
+        merged_dir(out)
+    return summary
+
+
+def _format_metrics(metrics: dict) -> str:
+    return ", ".join(
+        f"{k.removeprefix('eval_')}={v:.4g}"
+        for k, v in sorted(metrics.items())
+        if "runtime" not in k and "per_second" not in k
+    )
+
+
+# -- CLI ----------------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m neat.train",
+        description="Fine-tune a model with NEAT, LoRA or full fine-tuning from a YAML spec.",
+    )
+    parser.add_argument("spec", nargs="?", help="path of the run spec (YAML)")
+    parser.add_argument("--output-dir", help="where to write the run (default: runs/<spec name>)")
+    parser.add_argument(
+        "--resume", action="store_true", help="continue from the newest checkpoint in the output dir"
+    )
+    parser.add_argument(
+        "--example", choices=["classification", "causal-lm", "image"], help="print a ready-to-run spec"
+    )
+    args = parser.parse_args(argv)
+    if args.example:
+        print(example_spec(args.example).to_yaml(), end="")
+        return 0
+    if not args.spec:
+        parser.error("give a spec file, or --example TASK to print one")
+    try:
+        spec = RunSpec.load(args.spec)
+        output_dir = args.output_dir or os.path.join("runs", spec.name)
+        from neat.progress import ProgressBar
+
+        summary = run(spec, output_dir, [PrintListener(), ProgressBar()], resume=args.resume)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except TrainingStopped:
+        return 130
+    if summary:
+        print(json.dumps(summary["eval"], indent=2))
+        print(f"outputs in {output_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
