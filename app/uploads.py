@@ -96,7 +96,7 @@ def _unpack(archive: Path) -> Path:
     """Unpack an image-folder zip next to it (once); refuse members that escape the folder."""
     target = archive.with_suffix("")
     if target.is_dir():
-        return target
+        return _content_root(target)
     try:
         with zipfile.ZipFile(archive) as zf:
             total = sum(info.file_size for info in zf.infolist())
@@ -112,9 +112,13 @@ def _unpack(archive: Path) -> Path:
             zf.extractall(tmp)
     except zipfile.BadZipFile as exc:
         raise UploadError(f"the file is not a valid zip archive: {exc}") from exc
-    # an archive holding one top folder: use that folder
-    entries = [p for p in tmp.iterdir() if not p.name.startswith(("__MACOSX", "."))]
     tmp.replace(target)
+    return _content_root(target)
+
+
+def _content_root(folder: Path) -> Path:
+    """An archive holding one top folder (and maybe macOS clutter): that folder."""
+    entries = [p for p in folder.iterdir() if not p.name.startswith(("__MACOSX", "."))]
     if len(entries) == 1 and entries[0].is_dir():
-        return target / entries[0].name
-    return target
+        return entries[0]
+    return folder

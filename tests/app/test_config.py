@@ -1,0 +1,67 @@
+"""NEAT_AUTH parsing and the command line of `python -m app`."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from app import __main__ as app_main
+from app.config import parse_auth
+
+
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        (None, None),
+        ("", None),
+        ("   ", None),
+        ("ann:secret", [("ann", "secret")]),
+        ("ann:pa:ss:word", [("ann", "pa:ss:word")]),
+        (" ann:one , bob:two ", [("ann", "one"), ("bob", "two")]),
+        ("ann:one,", [("ann", "one")]),
+    ],
+)
+def test_parse_auth(raw, expected):
+    assert parse_auth(raw) == expected
+
+
+@pytest.mark.parametrize("raw", ["ann", "ann:", ":secret", "ann:x,bob", ","])
+def test_parse_auth_rejects_malformed_values(raw):
+    with pytest.raises(ValueError, match="user:password"):
+        parse_auth(raw)
+
+
+def test_command_line_defaults_are_safe(monkeypatch):
+    monkeypatch.delenv("NEAT_HOST", raising=False)
+    monkeypatch.delenv("NEAT_PORT", raising=False)
+    args = app_main.build_parser().parse_args([])
+    assert args.host == "127.0.0.1"  # loopback unless asked
+    assert args.port == 7860
+    assert args.no_worker is False and args.workers == 1 and args.share is False
+    args = app_main.build_parser().parse_args(["--host", "0.0.0.0", "--port", "8000", "--no-worker"])
+    assert (args.host, args.port, args.no_worker) == ("0.0.0.0", 8000, True)
+
+
+def test_help_documents_the_flags_and_environment():
+    out = subprocess.run([sys.executable, "-m", "app", "--help"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0
+    for flag in ("--host", "--port", "--no-worker", "--workers", "--share", "NEAT_AUTH", "NEAT_HOME"):
+        assert flag in out.stdout
+
+
+def test_malformed_auth_stops_before_starting_anything(monkeypatch, capsys, neat_home):
+    monkeypatch.setenv("NEAT_AUTH", "nopassword")
+    started = []
+    monkeypatch.setattr(app_main.WorkerProcess, "start", lambda self: started.append(1))
+    assert app_main.main(["--port", "0"]) == 2
+    assert "NEAT_AUTH" in capsys.readouterr().err
+    assert started == []
+
+
+def test_worker_process_stops_its_child():
+    worker = app_main.WorkerProcess()
+    worker.proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    worker.stop(timeout=10)
+    assert worker.proc is None

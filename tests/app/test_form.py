@@ -1,0 +1,160 @@
+"""Form values <-> RunSpec: what a person types becomes exactly the spec a job runs."""
+
+from __future__ import annotations
+
+import pytest
+
+from app import form
+from app.form import FORM_DEFAULTS, apply_preset, form_to_spec, spec_to_form, validate_form
+from neat.spec import RunSpec, example_spec
+
+
+def test_defaults_make_a_valid_spec_that_leans_on_neat_robustness():
+    spec, errors = validate_form(dict(FORM_DEFAULTS))
+    assert errors == []
+    assert spec.model.name_or_path == "embedded:minilm"
+    assert spec.dataset.source == "rotten_tomatoes"
+    assert spec.method.name == "neat" and spec.method.r == 8 and spec.method.depth == 0
+    assert spec.training.learning_rate == pytest.approx(5e-3)
+    assert spec.method.scaling == pytest.approx(0.1)
+    assert spec.training.max_steps == -1  # empty max steps: use epochs
+    assert spec.dataset.max_rows is None
+    assert spec.method.target_modules is None  # nothing checked: the architecture's defaults
+    assert spec.name == "minilm-rotten_tomatoes-neat"
+
+
+def test_numbers_from_the_form_become_typed_fields():
+    values = {
+        **FORM_DEFAULTS,
+        "r": 16.0,
+        "depth": 1.0,
+        "max_steps": 30.0,
+        "max_rows": 400.0,
+        "batch_size": 8.0,
+        "target_modules": ["query", "key"],
+        "name": "  my run ",
+        "col_text_pair": "",
+    }
+    spec, errors = validate_form(values)
+    assert errors == []
+    assert (spec.method.r, spec.method.depth) == (16, 1)
+    assert isinstance(spec.method.r, int)
+    assert spec.training.max_steps == 30 and spec.dataset.max_rows == 400
+    assert spec.method.target_modules == ["query", "key"]
+    assert spec.name == "my run"
+    assert spec.dataset.columns.text_pair is None
+
+
+def test_model_and_dataset_sources_pick_the_right_field():
+    values = {
+        **FORM_DEFAULTS,
+        "model_kind": form.MODEL_OTHER,
+        "model_path": "/models/bert",
+        "data_kind": form.DATA_UPLOAD,
+        "data_upload": "/home/u/uploads/abc-x.csv",
+        "data_ref": "ignored",
+        "data_builtin": "ignored",
+    }
+    spec, _ = form_to_spec(values)
+    assert spec.model.name_or_path == "/models/bert"
+    assert spec.dataset.source == "/home/u/uploads/abc-x.csv"
+    values.update(data_kind=form.DATA_OTHER, data_ref="imdb")
+    assert form_to_spec(values)[0].dataset.source == "imdb"
+
+
+@pytest.mark.parametrize(
+    "key, value, field",
+    [
+        ("r", 0, "method.r"),
+        ("depth", -1, "method.depth"),
+        ("scaling", 0, "method.scaling"),
+        ("learning_rate", 2.0, "training.learning_rate"),
+        ("batch_size", 0, "training.batch_size"),
+        ("batch_size", 2.5, "training.batch_size"),
+        ("batch_size", None, "training.batch_size"),
+        ("learning_rate", "abc", "training.learning_rate"),
+        ("warmup_ratio", 1.5, "training.warmup_ratio"),
+        ("validation_fraction", 0, "dataset.validation_fraction"),
+        ("max_rows", 1, "dataset.max_rows"),
+        ("model_embedded", "embedded:nope", "model.name_or_path"),
+    ],
+)
+def test_invalid_values_name_their_field_and_section(key, value, field):
+    _, errors = validate_form({**FORM_DEFAULTS, key: value})
+    assert [e.field for e in errors] == [field]
+    section = form.section_of(field)
+    grouped = form.errors_by_section(errors)
+    assert grouped[section] == errors
+    shown = form.format_errors(grouped[section])
+    assert form.FIELD_LABELS[field] in shown and field in shown
+
+
+def test_empty_dataset_upload_is_an_error_on_the_dataset_field():
+    _, errors = validate_form({**FORM_DEFAULTS, "data_kind": form.DATA_UPLOAD, "data_upload": ""})
+    assert [e.field for e in errors] == ["dataset.source"]
+    assert form.section_of("dataset.source") == "dataset"
+
+
+def test_several_errors_are_all_reported():
+    _, errors = validate_form({**FORM_DEFAULTS, "r": 0, "epochs": 0, "seed": "x"})
+    assert {e.field for e in errors} == {"method.r", "training.epochs", "training.seed"}
+
+
+def test_max_steps_makes_epochs_optional():
+    spec, errors = validate_form({**FORM_DEFAULTS, "epochs": None, "max_steps": 10})
+    assert errors == [] and spec.training.max_steps == 10
+
+
+@pytest.mark.parametrize("task", ["classification", "causal-lm", "image-classification"])
+def test_spec_to_form_round_trips(task):
+    spec = example_spec(task)
+    again, errors = form_to_spec(spec_to_form(spec))
+    assert errors == []
+    assert again.to_dict() == spec.to_dict()
+
+
+def test_round_trip_of_an_uploaded_dataset(tmp_path):
+    spec = example_spec("classification")
+    spec.dataset.source = str(tmp_path / "uploads" / "abc-data.csv")
+    spec.model.name_or_path = "/models/x"
+    spec.training.max_steps = 20
+    spec.dataset.max_rows = 100
+    values = spec_to_form(spec, uploads_root=tmp_path / "uploads")
+    assert values["data_kind"] == form.DATA_UPLOAD and values["model_kind"] == form.MODEL_OTHER
+    assert form_to_spec(values)[0].to_dict() == spec.to_dict()
+
+
+def test_presets():
+    small = apply_preset("NEAT-S", FORM_DEFAULTS)
+    large = apply_preset("NEAT-L", FORM_DEFAULTS)
+    assert (small["r"], small["depth"]) == (8, 0)
+    assert large["r"] == 32 and large["depth"] in (1, 2)
+    demo = apply_preset(
+        "Quick CPU demo", {**FORM_DEFAULTS, "model_kind": form.MODEL_OTHER, "model_path": "/x"}
+    )
+    spec, errors = validate_form(demo)
+    assert errors == []
+    assert spec.model.name_or_path == "embedded:minilm" and spec.dataset.source == "rotten_tomatoes"
+    assert spec.dataset.max_rows == 400 and spec.training.batch_size == 16 and spec.training.max_length == 64
+    assert 20 <= spec.training.max_steps <= 40
+    # a preset keeps what it does not set
+    assert apply_preset("NEAT-L", {**FORM_DEFAULTS, "seed": 7})["seed"] == 7
+    with pytest.raises(ValueError):
+        apply_preset("NEAT-XL", FORM_DEFAULTS)
+
+
+def test_lora_twin_and_equal_budget_rank():
+    spec = validate_form({**FORM_DEFAULTS, "depth": 2, "r": 8})[0]
+    twin = form.lora_twin(spec, 10)
+    assert twin.method.name == "lora" and twin.method.r == 10 and twin.method.depth == 0
+    assert twin.name != spec.name and twin.training == spec.training and twin.dataset == spec.dataset
+    assert spec.method.name == "neat"  # the original is untouched
+    assert twin.validate()
+    # LoRA's count is linear in r: 1,000 params at r=8 -> 1,500 NEAT params need r=12
+    assert form.equal_budget_rank(1500, 1000, 8) == 12
+    assert form.equal_budget_rank(0, 1000, 8) == 8
+
+
+def test_yaml_is_the_spec_the_job_runs():
+    spec, _ = validate_form({**FORM_DEFAULTS, "r": 4})
+    assert RunSpec.from_yaml(spec.to_yaml()) == spec

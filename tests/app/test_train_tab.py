@@ -1,0 +1,163 @@
+"""The Train tab's logic on a real (tiny, local) model, real files and the real job store."""
+
+from __future__ import annotations
+
+import pytest
+
+from app import backend, form
+from app.tabs import train
+from app.uploads import store_upload
+from neat.spec import RunSpec
+
+
+def _values(tiny_model, data_path, **extra):
+    return {
+        **form.FORM_DEFAULTS,
+        "model_kind": form.MODEL_OTHER,
+        "model_path": str(tiny_model),
+        "data_kind": form.DATA_UPLOAD,
+        "data_upload": str(data_path),
+        "col_text": "review",
+        "col_label": "sentiment",
+        "max_steps": 4,
+        "batch_size": 4,
+        "max_length": 32,
+        **extra,
+    }
+
+
+def test_task_is_suggested_from_the_model(tiny_model):
+    assert train.suggest_task_for_model(str(tiny_model)) == "classification"
+    assert train.suggest_task_for_model("embedded:smollm2") == "causal-lm"
+    assert train.suggest_task_for_model("embedded:vit-tiny") == "image-classification"
+    assert train.suggest_task_for_model("some/hub-id") is None
+
+
+def test_model_reference_errors(tmp_path, tiny_model):
+    assert train.check_model_ref(str(tiny_model)) == []
+    assert train.check_model_ref("embedded:minilm") == []
+    assert train.check_model_ref("org/some-model") == []  # a hub id: cannot be told wrong offline
+    [missing] = train.check_model_ref(str(tmp_path / "nope"))
+    assert missing.field == "model.name_or_path" and "not found" in missing.message
+    [no_config] = train.check_model_ref(str(tmp_path))
+    assert "config.json" in no_config.message
+    assert train.check_model_ref("")[0].field == "model.name_or_path"
+
+
+def test_target_modules_come_from_the_models_own_linear_layers(tiny_model):
+    summary = train.model_summary(
+        {**form.FORM_DEFAULTS, "model_kind": form.MODEL_OTHER, "model_path": str(tiny_model)}
+    )
+    assert summary["errors"] == [] and summary["task"] == "classification"
+    assert {"query", "key", "value", "intermediate.dense"} <= set(summary["targets"])
+    assert "classifier" not in summary["targets"]
+    assert summary["targets_value"] == ["query", "value"]  # BERT's defaults
+
+
+def test_module_choices_pick_short_unambiguous_names():
+    modules = [
+        (f"encoder.layer.{i}.{name}", 4, 4)
+        for i in range(2)
+        for name in ("attention.self.query", "attention.output.dense", "output.dense")
+    ]
+    modules.append(("classifier", 4, 2))
+    assert backend.module_choices(modules) == ["query", "attention.output.dense", "output.dense"]
+
+
+def test_budget_shows_neat_next_to_lora_at_the_same_rank(tiny_model):
+    values = {
+        **form.FORM_DEFAULTS,
+        "model_kind": form.MODEL_OTHER,
+        "model_path": str(tiny_model),
+        "target_modules": ["query", "value"],
+        "r": 4,
+        "depth": 0,
+    }
+    text = train.budget_markdown(values)
+    # 2 layers x 2 modules, hidden 32: NEAT depth 0 = 2*r*out = 256 per module; LoRA r*(in+out) = 256
+    assert "NEAT (r=4, depth 0): **1,024**" in text and "LoRA at r=4: 1,024" in text
+    deeper = train.budget_markdown({**values, "depth": 1})
+    assert "NEAT (r=4, depth 1): **1,152**" in deeper  # + 2*depth*r*r per module
+    assert "equal budget: r=4" in text
+    assert "rank must be" in train.budget_markdown({**values, "r": 0})
+
+
+def test_dataset_preview_columns_and_mapping(tiny_model, reviews_csv):
+    summary = train.dataset_summary(_values(tiny_model, reviews_csv, col_text="text", col_label="label"))
+    assert summary["columns"] == ["review", "sentiment"] and summary["rows"] == 40
+    assert list(summary["preview"].columns) == ["review", "sentiment"]
+    mapping = train.mapped_columns(
+        {"col_text": "text", "col_label": "label"}, summary["columns"], summary["suggest"]
+    )
+    assert mapping["col_text"] == "review" and mapping["col_label"] == "sentiment"
+    assert mapping["col_text_pair"] == form.NO_COLUMN
+
+
+def test_broken_csv_is_reported_on_the_dataset_field(tiny_model, broken_csv):
+    values = _values(tiny_model, broken_csv, col_text="text", col_label="label")
+    with pytest.raises(Exception, match="Expected 2 fields"):
+        train.dataset_summary(values)
+    report, errors = train.check_data(values)
+    assert report is None
+    assert [e.field for e in errors] == ["dataset.source"] and "Expected 2 fields" in errors[0].message
+
+
+def test_missing_column_is_reported(tiny_model, reviews_csv):
+    report, errors = train.check_data(_values(tiny_model, reviews_csv, col_label="stars"))
+    assert report is None and "stars" in errors[0].message
+
+
+def test_nothing_is_queued_when_the_form_has_errors(monkeypatch, tiny_model, reviews_csv):
+    submitted = []
+    monkeypatch.setattr(backend, "submit", lambda spec: submitted.append(spec) or 1)
+    monkeypatch.setattr(backend, "submit_many", lambda specs, name: submitted.extend(specs) or [1, 2])
+    result = train.start(_values(tiny_model, reviews_csv, r=0, learning_rate=3))
+    assert {e.field for e in result.errors} == {"method.r", "training.learning_rate"}
+    result = train.start(_values(tiny_model, reviews_csv, col_label="stars"))
+    assert [e.field for e in result.errors] == ["dataset.source"]
+    result = train.start(_values(tiny_model.parent / "missing-model", reviews_csv))
+    assert [e.field for e in result.errors] == ["model.name_or_path"]
+    assert submitted == [] and "Nothing was queued" in result.message
+
+
+def test_compare_with_lora_queues_both_at_equal_budget(monkeypatch, tiny_model, reviews_csv):
+    submitted = []
+    monkeypatch.setattr(backend, "submit_many", lambda specs, name: submitted.extend(specs) or [7, 8])
+    result = train.start(
+        _values(tiny_model, reviews_csv, compare_lora=True, r=4, depth=2, target_modules=["query", "value"])
+    )
+    assert result.errors == [] and result.job_ids == [7, 8]
+    neat, lora = submitted
+    assert (neat.method.name, lora.method.name) == ("neat", "lora")
+    # NEAT r=4 depth 2: 4 modules x (2*4*32 + 2*2*4*4) = 1,280 params = LoRA (4*64 per module) at r=5
+    assert lora.method.r == 5
+    assert lora.training == neat.training and lora.dataset == neat.dataset
+
+
+def test_start_queues_the_exact_spec_in_the_real_store(neat_home, tiny_model, reviews_csv):
+    from jobs import api
+
+    stored = store_upload(reviews_csv, "reviews.csv")
+    values = _values(tiny_model, stored, name="ui-test")
+    result = train.start(values)
+    assert result.errors == [], result.errors
+    [job_id] = result.job_ids
+    job = api.get_job(job_id)
+    assert job["status"] == "queued" and job["name"] == "ui-test"
+    assert RunSpec.from_dict(job["spec"]) == form.validate_form(values)[0]
+    assert RunSpec.from_dict(job["spec"]).dataset.source == str(stored)
+    rows = backend.list_jobs()
+    assert [r["id"] for r in rows] == [job_id]
+
+
+def test_predictor_cache_loads_each_run_once_and_keeps_a_few(tmp_path):
+    loads = []
+    cache = backend.PredictorCache(capacity=2, loader=lambda folder: loads.append(folder) or object())
+    a, b, c = (tmp_path / n for n in "abc")
+    first = cache.get(a)
+    assert cache.get(a) is first and len(loads) == 1
+    cache.get(b)
+    cache.get(c)  # evicts a, the least recently used
+    assert a not in cache and b in cache and c in cache
+    cache.get(a)
+    assert len(loads) == 4
