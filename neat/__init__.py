@@ -1,0 +1,10 @@
+"""NEAT: nonlinear parameter-efficient adaptation (dW = f(W0)), built on Hugging Face PEFT.
+
+The method lives in neat/layer.py (the math) and neat/model.py (PEFT integration); the rest
+of this package is the training engine (spec, data, tasks, train) used by the CLI, the job
+queue and the web app. Importing this package needs only torch, transformers and peft.
+"""
+
+from neat.model import NeatConfig, get_neat_model, load_neat_model
+
+__all__ = ["NeatConfig", "get_neat_model", "load_neat_model"]
