@@ -25,6 +25,7 @@ _MIGRATIONS = Path(__file__).parent / "migrations"
 _lock = threading.Lock()
 _engines: dict[tuple[str, int], Engine] = {}
 _migrated: set[tuple[str, int]] = set()
+_migrate_lock = threading.Lock()  # Alembic's context is module-global: one upgrade at a time
 
 
 def get_engine(url: str | None = None) -> Engine:
@@ -94,8 +95,10 @@ def init_db(url: str | None = None) -> None:
     key = (url, os.getpid())
     if key in _migrated:
         return
-    upgrade(url, "head")
-    _migrated.add(key)
+    with _migrate_lock:
+        if key not in _migrated:
+            upgrade(url, "head")
+            _migrated.add(key)
 
 
 def alembic_config(url: str | None = None):

@@ -81,7 +81,7 @@ class MetricPoint(Base):
     epoch: Mapped[float | None] = mapped_column(Float)
     split: Mapped[str] = mapped_column(String(16))
     name: Mapped[str] = mapped_column(String(100))
-    value: Mapped[float] = mapped_column(Float)
+    value: Mapped[float | None] = mapped_column(Float)  # NaN/inf are stored as NULL
     time: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from jobs import config, store
-from jobs.checkpoints import latest_checkpoint_step
+from jobs.checkpoints import latest_checkpoint_step, logged_points, remove_incomplete_checkpoints
 from jobs.errors import JobStateError
 from jobs.listener import Heartbeat, JobListener
 
@@ -28,19 +28,10 @@ def execute(job: dict[str, Any], host: str, pid: int) -> str:
     """Train `job` (already claimed: status running, owned by host:pid); return its end status."""
     job_id = job["id"]
     output_dir = Path(job["output_dir"] or config.runs_dir() / str(job_id))
-    checkpoint = latest_checkpoint_step(output_dir)
-    if checkpoint is not None:
-        # The engine resumes from this checkpoint and logs the later steps again: drop the
-        # points stored after it so the curve stays one continuous line without duplicates.
-        store.delete_metric_points_after(job_id, checkpoint)
-        store.update_running(job_id, resumed_from=checkpoint)
-        store.add_event(job_id, f"resuming from the checkpoint at step {checkpoint} on {host}:{pid}")
-    else:
-        store.add_event(job_id, f"started on {host}:{pid} (attempt {job['attempts']})")
-
     listener = JobListener(job, host, pid)
     with Heartbeat(job_id, host, pid, config.heartbeat_interval()):
         try:
+            checkpoint = _prepare_resume(job, output_dir, host, pid)
             summary = _train(job, output_dir, listener, resume=checkpoint is not None)
         except KeyboardInterrupt:  # the worker is shutting down (SIGTERM): resumable later
             listener.flush()
@@ -52,6 +43,26 @@ def execute(job: dict[str, Any], host: str, pid: int) -> str:
         listener.flush()
     log.info("job %s summary: %s", job_id, {k: v for k, v in summary.items() if k in ("eval", "global_step")})
     return _finish(job_id, host, pid, "succeeded", None, progress=1.0, eta_seconds=0.0)
+
+
+def _prepare_resume(job: dict[str, Any], output_dir: Path, host: str, pid: int) -> int | None:
+    """The step of the checkpoint the engine will resume from (None: a fresh start)."""
+    job_id = job["id"]
+    broken = remove_incomplete_checkpoints(output_dir)
+    if broken:
+        store.add_event(job_id, f"removed half-written checkpoints at steps {broken}", "warning")
+    checkpoint = latest_checkpoint_step(output_dir)
+    if checkpoint is None:
+        store.add_event(job_id, f"started on {host}:{pid} (attempt {job['attempts']})")
+        return None
+    # The engine resumes from this checkpoint and logs the later steps again: keep exactly the
+    # points up to it (backfilled from metrics.jsonl in case the dead worker had not flushed
+    # them all) so the curve stays one continuous line without duplicates.
+    store.delete_metric_points_after(job_id, checkpoint)
+    store.add_metric_points(job_id, logged_points(output_dir, checkpoint))
+    store.update_running(job_id, resumed_from=checkpoint)
+    store.add_event(job_id, f"resuming from the checkpoint at step {checkpoint} on {host}:{pid}")
+    return checkpoint
 
 
 def _train(job: dict[str, Any], output_dir: Path, listener: JobListener, resume: bool) -> dict:

@@ -308,7 +308,8 @@ def _insert_ignoring_duplicates(s, rows: list[dict[str, Any]]) -> None:
 
 def add_metric_points(job_id: int, points: Iterable[dict[str, Any]]) -> int:
     """Store many points in one transaction. A point whose (step, split, name) is already stored
-    is ignored, so a resumed run that logs a step again cannot duplicate it. Returns the count sent."""
+    is ignored, so a resumed run that logs a step again cannot duplicate it. NaN and infinite
+    values are stored as NULL. Returns the number of points sent."""
     now = utcnow()
     rows = [
         {
@@ -317,7 +318,7 @@ def add_metric_points(job_id: int, points: Iterable[dict[str, Any]]) -> int:
             "epoch": None if p.get("epoch") is None else float(p["epoch"]),
             "split": str(p.get("split") or "train"),
             "name": str(p["name"]),
-            "value": float(p["value"]),
+            "value": _finite(float(p["value"])),
             "time": p.get("time") or now,
         }
         for p in points

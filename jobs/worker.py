@@ -78,6 +78,17 @@ def _die_with_parent(parent_pid: int) -> None:
         os._exit(1)
 
 
+def _warm_up() -> None:
+    """Runs in each worker before it takes a job: load the engine (torch, transformers) now.
+    A first import takes seconds and holds the GIL in C code, which would starve the
+    heartbeat thread of the job being started and get a healthy job declared dead."""
+    try:
+        import neat.train  # noqa: F401
+    except Exception:  # the job itself will fail with the reason
+        log.exception("could not load the training engine")
+    log.info("worker process %s ready", os.getpid())
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m jobs.worker", description="Run NEAT Studio training jobs"
@@ -113,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(processName)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     timeout = args.heartbeat_timeout or max(30.0, 6 * config.heartbeat_interval())
     db.init_db()
     huey = queue.get_huey()
@@ -130,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.worker_type == "process":
         parent = os.getpid()
         huey.on_startup(name="neat-die-with-parent")(lambda: _die_with_parent(parent))
+    huey.on_startup(name="neat-warm-up")(_warm_up)
     consumer = JobConsumer(
         huey,
         heartbeat_timeout=timeout,

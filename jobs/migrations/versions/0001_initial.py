@@ -52,7 +52,7 @@ def upgrade() -> None:
         sa.Column("epoch", sa.Float, nullable=True),
         sa.Column("split", sa.String(16), nullable=False),
         sa.Column("name", sa.String(100), nullable=False),
-        sa.Column("value", sa.Float, nullable=False),
+        sa.Column("value", sa.Float, nullable=True),
         sa.Column("time", sa.DateTime, nullable=False),
         sa.UniqueConstraint("job_id", "step", "split", "name", name="uq_metric_point"),
     )

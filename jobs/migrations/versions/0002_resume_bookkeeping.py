@@ -14,11 +14,11 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("jobs") as batch:
-        batch.add_column(sa.Column("attempts", sa.Integer, nullable=False, server_default="0"))
-        batch.add_column(sa.Column("resumed_from", sa.Integer, nullable=True))
-        batch.add_column(sa.Column("auto_resumed", sa.Boolean, nullable=False, server_default=sa.false()))
-        batch.add_column(sa.Column("retry_of", sa.Integer, nullable=True))
+    # Plain ADD COLUMNs: SQLite does them in place, without re-creating the table.
+    op.add_column("jobs", sa.Column("attempts", sa.Integer, nullable=False, server_default="0"))
+    op.add_column("jobs", sa.Column("resumed_from", sa.Integer, nullable=True))
+    op.add_column("jobs", sa.Column("auto_resumed", sa.Boolean, nullable=False, server_default=sa.false()))
+    op.add_column("jobs", sa.Column("retry_of", sa.Integer, nullable=True))
 
 
 def downgrade() -> None:
