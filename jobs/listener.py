@@ -143,10 +143,11 @@ class JobListener:
             progress, self._progress = self._progress, {}
             self._last_flush = time.monotonic()
         try:
+            owner = (self.host, self.pid)
             if points:
-                store.add_metric_points(self.job_id, points)
+                store.add_metric_points(self.job_id, points, owner=owner)
             if progress:
-                store.update_running(self.job_id, **progress)
+                store.update_running(self.job_id, owner=owner, **progress)
         except Exception:  # keep them for the next flush rather than lose them
             log.exception("job %s: could not store %d metric points", self.job_id, len(points))
             with self._lock:

@@ -190,25 +190,32 @@ def claim_job(job_id: int, host: str, pid: int) -> dict[str, Any] | None:
         return _job_dict(s.get(Job, job_id))
 
 
-def update_running(job_id: int, **fields: Any) -> None:
-    """Write progress, eta_seconds, best_metric_name/value or resumed_from of a running job."""
+def _owned(job_id: int, owner: tuple[str, int]):
+    return (
+        (Job.id == job_id)
+        & (Job.status == "running")
+        & (Job.worker_host == owner[0])
+        & (Job.worker_pid == owner[1])
+    )
+
+
+def update_running(job_id: int, owner: tuple[str, int] | None = None, **fields: Any) -> None:
+    """Write progress, eta_seconds, best_metric_name/value or resumed_from of a running job
+    (only while it runs on `owner`=(host, pid), when given)."""
     allowed = {"progress", "eta_seconds", "best_metric_name", "best_metric_value", "resumed_from"}
     unknown = set(fields) - allowed
     if unknown:
         raise ValueError(f"update_running cannot set {sorted(unknown)}")
     values = {k: v for k, v in fields.items() if k in allowed}
     if values:
+        where = _owned(job_id, owner) if owner else Job.id == job_id
         with session(write=True) as s:
-            s.execute(update(Job).where(Job.id == job_id).values(**values))
+            s.execute(update(Job).where(where).values(**values))
 
 
 def heartbeat(job_id: int, host: str, pid: int) -> bool:
     """Record that the worker is alive; False when the job is no longer running on it."""
-    stmt = (
-        update(Job)
-        .where(Job.id == job_id, Job.status == "running", Job.worker_host == host, Job.worker_pid == pid)
-        .values(heartbeat_at=utcnow())
-    )
+    stmt = update(Job).where(_owned(job_id, (host, pid))).values(heartbeat_at=utcnow())
     with session(write=True) as s:
         return s.execute(stmt).rowcount == 1
 
@@ -306,10 +313,14 @@ def _insert_ignoring_duplicates(s, rows: list[dict[str, Any]]) -> None:
     s.execute(stmt, rows)
 
 
-def add_metric_points(job_id: int, points: Iterable[dict[str, Any]]) -> int:
+def add_metric_points(
+    job_id: int, points: Iterable[dict[str, Any]], owner: tuple[str, int] | None = None
+) -> int:
     """Store many points in one transaction. A point whose (step, split, name) is already stored
     is ignored, so a resumed run that logs a step again cannot duplicate it. NaN and infinite
-    values are stored as NULL. Returns the number of points sent."""
+    values are stored as NULL. With `owner`=(host, pid), nothing is stored unless the job still
+    runs there (a worker declared dead must not write into the curve of the run that replaced
+    it). Returns the number of points sent (0 when refused)."""
     now = utcnow()
     rows = [
         {
@@ -323,9 +334,12 @@ def add_metric_points(job_id: int, points: Iterable[dict[str, Any]]) -> int:
         }
         for p in points
     ]
-    if rows:
-        with session(write=True) as s:
-            _insert_ignoring_duplicates(s, rows)
+    if not rows:
+        return 0
+    with session(write=True) as s:
+        if owner and s.execute(select(Job.id).where(_owned(job_id, owner)).with_for_update()).first() is None:
+            return 0
+        _insert_ignoring_duplicates(s, rows)
     return len(rows)
 
 

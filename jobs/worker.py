@@ -9,11 +9,15 @@ It upgrades the database, then keeps the job table honest while it runs the Huey
 Training runs in worker processes (forked by Huey; threads with --worker-type thread). A worker
 process dies with its parent, so `kill -9` of the worker leaves its job `running` with a stale
 heartbeat, which the next check (of any worker) turns into `interrupted`.
+
+`kill -USR1 <pid>` makes a worker (or any of its processes) print the stack of every thread,
+to see where it is stuck. Heavy modules (the store, hence torch) load after that is set up.
 """
 
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import logging
 import os
 import signal
@@ -21,15 +25,17 @@ import sys
 
 from huey.consumer import Consumer
 
-from jobs import config, db, queue, store
-from jobs.checkpoints import latest_checkpoint_step
-from jobs.errors import JobStateError
+from jobs import config
 
 log = logging.getLogger("jobs.worker")
 
 
 def recover(heartbeat_timeout: float, auto_resume: bool) -> dict[str, list[int]]:
     """Mark jobs of dead workers interrupted and, if asked, queue them again once."""
+    from jobs import queue, store
+    from jobs.checkpoints import latest_checkpoint_step
+    from jobs.errors import JobStateError
+
     interrupted = store.mark_stale_running_as_interrupted(heartbeat_timeout)
     for job_id in interrupted:
         log.warning("job %s lost its worker: marked interrupted", job_id)
@@ -125,6 +131,10 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
+    log.info("starting worker %s", os.getpid())
+    from jobs import db, queue
+
     timeout = args.heartbeat_timeout or max(30.0, 6 * config.heartbeat_interval())
     db.init_db()
     huey = queue.get_huey()

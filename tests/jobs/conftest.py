@@ -127,9 +127,19 @@ class Workers:
             pass
         proc.wait()
 
+    def dump_stacks(self) -> None:
+        """Ask every live worker process (and its children) to print its threads' stacks."""
+        for proc in self.procs:
+            if proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGUSR1)
+                except ProcessLookupError:
+                    pass
+        time.sleep(1)
+
     def logs(self) -> str:
         return "\n".join(
-            f"--- {p.log_path}\n" + Path(p.log_path).read_text(errors="replace")[-4000:] for p in self.procs
+            f"--- {p.log_path}\n" + Path(p.log_path).read_text(errors="replace")[-12000:] for p in self.procs
         )
 
     def stop_all(self) -> None:
@@ -157,7 +167,10 @@ def wait_until(predicate: Callable[[], object], timeout: float, what: str, worke
         if value:
             return value
         if time.monotonic() > deadline:
-            logs = workers.logs() if workers else ""
+            logs = ""
+            if workers:
+                workers.dump_stacks()
+                logs = workers.logs()
             pytest.fail(f"timed out after {timeout} s waiting for {what}\n{logs}")
         time.sleep(0.1)
 

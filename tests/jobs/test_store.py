@@ -102,6 +102,24 @@ def test_metric_points_batched_and_unique(jobs_home: Path):
     json.dumps(store.get_metrics(job["id"]), allow_nan=False)
 
 
+def test_a_worker_that_lost_its_job_cannot_write_into_it(jobs_home: Path):
+    job = _running("host-a", 1)
+    point = [{"step": 1, "split": "train", "name": "loss", "value": 1.0}]
+    assert store.add_metric_points(job["id"], point, owner=("host-a", 1)) == 1
+    store.mark_stale_running_as_interrupted(0)  # declared dead...
+    store.requeue(job["id"])
+    store.claim_job(job["id"], "host-b", 2)  # ...and taken over by another worker
+    late = [{"step": 2, "split": "train", "name": "loss", "value": 9.0}]
+    assert store.add_metric_points(job["id"], late, owner=("host-a", 1)) == 0
+    store.update_running(job["id"], owner=("host-a", 1), progress=0.9)
+    assert [p["step"] for p in store.get_metrics(job["id"])] == [1]
+    assert store.get_job(job["id"])["progress"] == 0.0
+    store.update_running(job["id"], owner=("host-b", 2), progress=0.5)
+    assert store.get_job(job["id"])["progress"] == 0.5
+    with pytest.raises(ValueError, match="cannot set"):
+        store.update_running(job["id"], status="succeeded")
+
+
 def test_events_tail_and_follow(jobs_home: Path):
     job = store.create_job(SPEC)
     for i in range(10):

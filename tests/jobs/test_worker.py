@@ -144,7 +144,7 @@ def test_cancel_queued_and_running_jobs(workers, make_spec):
     max_steps, eval_steps = 100, 10
     running = api.submit(make_spec("long", max_steps=max_steps, eval_steps=eval_steps))
     queued = api.submit(make_spec("waiting"))
-    workers.start()
+    proc = workers.start()
     wait_until(
         lambda: api.get_job(running)["checkpoint_step"], 120, "a checkpoint of the running job", workers
     )
@@ -164,6 +164,15 @@ def test_cancel_queued_and_running_jobs(workers, make_spec):
     assert _status(running) == "succeeded", workers.logs()
     assert api.get_job(running)["resumed_from"] == stopped_at
     _assert_one_continuous_curve(running, max_steps, eval_steps)
+
+    # stopping the worker (SIGTERM) interrupts its job, which stays resumable
+    last = api.submit(make_spec("shut down", max_steps=max_steps, eval_steps=eval_steps))
+    wait_until(lambda: api.get_job(last)["checkpoint_step"], 120, "a checkpoint of the last job", workers)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(30) == 0
+    job = api.get_job(last)
+    assert job["status"] == "interrupted" and job["error"] == "the worker was shut down while training"
+    assert api.resume(last)["status"] == "queued"
 
 
 @pytest.mark.timeout(180)
