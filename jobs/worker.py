@@ -56,12 +56,21 @@ def recover(heartbeat_timeout: float, auto_resume: bool) -> dict[str, list[int]]
 
 
 class JobConsumer(Consumer):
-    """Huey's consumer, plus the stale-job check at every worker health check."""
+    """Huey's consumer, plus the stale-job check at every worker health check, and forked
+    children (workers and scheduler) that die with it instead of living on as orphans."""
 
     def __init__(self, huey, heartbeat_timeout: float, auto_resume: bool, **options):
         self.heartbeat_timeout = heartbeat_timeout
         self.auto_resume = auto_resume
         super().__init__(huey, **options)
+        if self.environment.forks:
+            parent, init_child = os.getpid(), self.environment.init_child
+
+            def init_child_dying_with_parent(process) -> None:
+                init_child(process)
+                _die_with_parent(parent)
+
+            self.environment.init_child = init_child_dying_with_parent
 
     def check_worker_health(self):
         try:
@@ -72,7 +81,7 @@ class JobConsumer(Consumer):
 
 
 def _die_with_parent(parent_pid: int) -> None:
-    """Runs in each forked worker: get SIGKILL when the consumer process dies (Linux)."""
+    """Runs in each forked child: get SIGKILL when the consumer process dies (Linux)."""
     try:
         import ctypes
 
@@ -149,9 +158,6 @@ def main(argv: list[str] | None = None) -> int:
     if requeued:
         log.info("re-enqueued queued jobs missing from the queue: %s", requeued)
 
-    if args.worker_type == "process":
-        parent = os.getpid()
-        huey.on_startup(name="neat-die-with-parent")(lambda: _die_with_parent(parent))
     huey.on_startup(name="neat-warm-up")(_warm_up)
     consumer = JobConsumer(
         huey,

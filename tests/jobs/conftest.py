@@ -175,6 +175,19 @@ def wait_until(predicate: Callable[[], object], timeout: float, what: str, worke
         time.sleep(0.1)
 
 
+def group_members(pgid: int) -> list[int]:
+    """Live processes (zombies excluded) in process group `pgid`."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if os.getpgid(int(entry.name)) == pgid and pid_alive(int(entry.name)):
+                    members.append(int(entry.name))
+            except (ProcessLookupError, PermissionError):
+                pass
+    return members
+
+
 def pid_alive(pid: int) -> bool:
     """True if the process runs (a zombie left to an init that does not reap counts as dead)."""
     try:

@@ -16,7 +16,7 @@ import pytest
 
 from jobs import api, queue
 from jobs.models import END_STATES
-from tests.jobs.conftest import pid_alive, wait_until, write_csv
+from tests.jobs.conftest import group_members, pid_alive, wait_until, write_csv
 
 pytestmark = [pytest.mark.slow]
 
@@ -113,6 +113,7 @@ def test_kill_dash_nine_then_new_worker_marks_interrupted_and_resume_continues(w
     first.wait()
 
     wait_until(lambda: not pid_alive(training_pid), 10, "the training process to die with its worker")
+    wait_until(lambda: group_members(first.pid) == [], 10, "no orphan of the killed worker")
     job = api.get_job(job_id)
     assert job["status"] == "running"  # nobody is left to say otherwise...
     assert max(_train_loss_steps(job_id)) < max_steps
