@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 
 from app import config
 
@@ -108,6 +109,9 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     demo = build_app()
+    from app.tabs.train import warm_up
+
+    threading.Thread(target=warm_up, name="warm-up", daemon=True).start()
     demo.queue(default_concurrency_limit=4)
     print(f"NEAT Studio: http://{args.host}:{args.port}  (data in {home})", flush=True)
     try:
@@ -120,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
             max_file_size=config.max_upload_bytes(),
             allowed_paths=[str(config.exports_dir())],
             footer_links=["gradio"],
+            run_history=False,
             **launch_kwargs(),
         )
     except KeyboardInterrupt:

@@ -39,6 +39,27 @@ def exports_dir() -> Path:
     return folder
 
 
+def browser_secret() -> str:
+    """Key that encrypts what the UI keeps in the browser (form, selected job); kept in
+    NEAT_HOME so a restart of the app can still read what browsers stored before."""
+    import secrets
+
+    path = neat_home() / ".browser-secret"
+    try:
+        value = path.read_text(encoding="utf-8").strip()
+        if value:
+            return value
+    except OSError:
+        pass
+    value = secrets.token_hex(32)
+    try:
+        path.write_text(value, encoding="utf-8")
+        path.chmod(0o600)
+    except OSError:
+        pass
+    return value
+
+
 def max_upload_bytes() -> int:
     """Upload size limit in bytes, from NEAT_MAX_UPLOAD_MB (a bad value falls back to the default)."""
     raw = os.environ.get("NEAT_MAX_UPLOAD_MB", "").strip()

@@ -50,6 +50,7 @@ def build_app() -> gr.Blocks:
 
         # on page load: describe the default model and dataset, list the jobs
         train.wire_load(demo, train_tab)
+        jobs.wire_load(demo, jobs_tab)
     return demo
 
 

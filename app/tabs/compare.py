@@ -166,9 +166,14 @@ def build() -> CompareTab:
             gr.update(choices=names, value=metric_name),
         )
 
+    def show_stream(ids, metric_name, x):
+        # clear the chart first: Gradio 6's native plots keep the legend of the first data drawn
+        yield None, gr.skip(), gr.skip(), gr.skip()
+        yield show(ids, metric_name, x)
+
     outputs = [plot, finals, diff, metric]
-    chosen.change(show, [chosen, metric, x_axis], outputs)
-    metric.input(show, [chosen, metric, x_axis], outputs)
-    x_axis.change(show, [chosen, metric, x_axis], outputs)
-    refresh.click(refresh_choices, [chosen], [chosen]).then(show, [chosen, metric, x_axis], outputs)
+    chosen.change(show_stream, [chosen, metric, x_axis], outputs)
+    metric.input(show_stream, [chosen, metric, x_axis], outputs)
+    x_axis.change(show_stream, [chosen, metric, x_axis], outputs)
+    refresh.click(refresh_choices, [chosen], [chosen]).then(show_stream, [chosen, metric, x_axis], outputs)
     return CompareTab(refresh=refresh_choices, chosen=chosen)

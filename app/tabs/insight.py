@@ -1,8 +1,11 @@
 """Insight tab: what the update learned. For a finished NEAT job (and, next to it, a LoRA job),
 the per-layer norm of dW and the singular-value spectrum of dW.
 
-LoRA's dW = B A has rank at most r by construction; NEAT's dW = f(W0) passes W0 through a
-nonlinearity, so its spectrum can spread past r — the "effective rank" column shows it.
+Both updates have rank at most r: LoRA's dW = B A by construction, NEAT's because its last layer
+maps r features back to the output size (dW^T = act(W0^T A^T) ... B^T). What differs is where
+the update points: NEAT's left factor is computed from the frozen weights W0 rather than learned
+freely. The charts show how large the update is per layer and how evenly it spreads over its
+directions (the effective rank: exp of the entropy of the normalised singular values).
 """
 
 from __future__ import annotations
@@ -57,6 +60,8 @@ def spectrum_frame(rows_by_job: dict[str, list[dict]], normalise: bool = True) -
             s = s / s[0] if normalise and s[0] > 0 else s
             stack[i, : len(s)] = s
         mean = np.nanmean(stack, axis=0)
+        nonzero = np.flatnonzero(mean > 1e-6 * (mean[0] if mean[0] > 0 else 1.0))
+        mean = mean[: nonzero[-1] + 1] if len(nonzero) else mean[:1]  # drop the exact-zero tail
         records += [
             {"index": float(k + 1), "singular_value": float(v), "job": label} for k, v in enumerate(mean)
         ]
@@ -95,9 +100,11 @@ def headline(rows_by_job: dict[str, list[dict]], ranks: dict[str, int]) -> str:
             f"mean effective rank {np.mean(eff):.1f}" + (f" (adapter rank r={r})" if r else "")
         )
     return "\n".join(parts) + (
-        "\n\nLoRA's update is a product of two rank-r matrices, so its spectrum stops at r. NEAT maps the "
-        "frozen weights through a small nonlinear network, so its update can use more directions for the "
-        "same parameter count; a flatter spectrum and a higher effective rank show it."
+        "\n\nBoth updates have rank at most r. LoRA learns both factors freely (dW = BA); NEAT computes "
+        "its update from the frozen weights through a small nonlinear network (dWᵀ = act(W0ᵀAᵀ)Bᵀ), so "
+        "what it can change is tied to W0's own structure. A flatter spectrum (higher effective rank) "
+        "means the update spreads over more of its r directions; the per-layer norms show where in the "
+        "network the model changed most."
     )
 
 
@@ -172,8 +179,9 @@ def build() -> InsightTab:
             progress(0.3, desc=f"Computing the spectrum of job #{job_id}…")
             label = f"#{job_id} {(job.get('spec') or {}).get('method', {}).get('name', '')}"
             try:
+                predictor = backend.PREDICTORS.get(job["output_dir"])  # shared with the Playground
                 rows_by_job[label] = delta_spectrum(
-                    job["output_dir"], max_singular_values=MAX_SINGULAR_VALUES
+                    job["output_dir"], max_singular_values=MAX_SINGULAR_VALUES, predictor=predictor
                 )
             except Exception as exc:  # noqa: BLE001
                 raise gr.Error(f"Could not analyse job #{job_id}: {backend.user_message(exc)}") from exc
@@ -185,5 +193,10 @@ def build() -> InsightTab:
             ranks_table(rows_by_job),
         )
 
-    analyse.click(run, [neat_select, lora_select], [summary, norms, spectrum, table])
+    def run_stream(neat_id, lora_id, progress=gr.Progress()):
+        # clear the charts first: Gradio 6's native plots keep the legend of the first data drawn
+        yield gr.skip(), None, None, gr.skip()
+        yield run(neat_id, lora_id, progress)
+
+    analyse.click(run_stream, [neat_select, lora_select], [summary, norms, spectrum, table])
     return InsightTab(refresh=refresh_choices, neat_select=neat_select, lora_select=lora_select)

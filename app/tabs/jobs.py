@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import gradio as gr
 import pandas as pd
 
-from app import backend
+from app import backend, config
 from app.form import spec_to_form
 
 ACTIVE = ("queued", "running")
@@ -225,6 +225,7 @@ class JobsTab:
     clone_btn: gr.Button
     action_status: gr.Markdown
     refresh: callable
+    notice: gr.Markdown
 
 
 def _empty_plot_frame():
@@ -351,9 +352,11 @@ def build(timer: gr.Timer) -> JobsTab:
             job.get("heartbeat_at"),
             job.get("error"),
         )
-        if not force and seen == stamp:
+        if not force and isinstance(seen, tuple) and seen[:-1] == stamp:
             return [gr.skip()] * 6 + [seen]
         c = curves(points, x)
+        # which lines each chart draws: a chart whose set of lines changes is reset first
+        stamp = (*stamp, tuple(tuple(sorted(set(c[k]["series"]))) for k in ("loss", "metrics", "lr")))
         x_title = "epoch" if x == "epoch" else "step"
         try:
             log_text = backend.get_logs(int(job_id), tail=200)
@@ -369,23 +372,39 @@ def build(timer: gr.Timer) -> JobsTab:
             stamp,
         ]
 
+    def details_stream(job_id, x, seen, force=False):
+        """details(), preceded by clearing the charts whose set of lines changed.
+
+        Gradio 6's native plots keep the colour legend of the first data they drew: a line
+        added later (eval loss after the first evaluation) is not drawn unless the chart was
+        cleared (value None) first.
+        """
+        out = details(job_id, x, seen, force)
+        new = out[-1]
+        if new is not None:
+            old_lines = seen[-1] if isinstance(seen, tuple) and len(seen) == len(new) else None
+            reset = [force or old_lines is None or old_lines[i] != new[-1][i] for i in range(3)]
+            if any(reset):
+                yield [gr.skip()] + [None if r else gr.skip() for r in reset] + [gr.skip()] * 2 + [seen]
+        yield out
+
     detail_outputs = [summary, loss_plot, metrics_plot, lr_plot, logs, spec, last_seen]
     timer.tick(
         refresh_table, None, [table, select, notice], show_progress="hidden", trigger_mode="always_last"
     )
     timer.tick(
-        details,
+        details_stream,
         [select, x_axis, last_seen],
         detail_outputs,
         show_progress="hidden",
         trigger_mode="always_last",
     )
-    select.change(
-        lambda j, x: details(j, x, None, force=True), [select, x_axis], detail_outputs, show_progress="hidden"
-    )
-    x_axis.change(
-        lambda j, x: details(j, x, None, force=True), [select, x_axis], detail_outputs, show_progress="hidden"
-    )
+
+    def forced(job_id, x):
+        yield from details_stream(job_id, x, None, force=True)
+
+    select.change(forced, [select, x_axis], detail_outputs, show_progress="hidden")
+    x_axis.change(forced, [select, x_axis], detail_outputs, show_progress="hidden")
 
     def on_row(evt: gr.SelectData, frame):
         try:
@@ -403,12 +422,9 @@ def build(timer: gr.Timer) -> JobsTab:
             selected = job_id
             if action == "delete" and not message.startswith("✗"):
                 selected = None
-            return [
-                message,
-                jobs_frame(jobs),
-                gr.update(choices=job_choices(jobs), value=selected),
-                *details(selected, x, None, force=True),
-            ]
+            head = [message, jobs_frame(jobs), gr.update(choices=job_choices(jobs), value=selected)]
+            for out in details_stream(selected, x, None, force=True):
+                yield head + out
 
         return handler
 
@@ -418,21 +434,46 @@ def build(timer: gr.Timer) -> JobsTab:
         ("retry", retry_btn),
         ("delete", delete_btn),
     ):
-        button.click(act(action), [select, x_axis], [action_status, table, select, *detail_outputs])
+        button.click(
+            act(action),
+            [select, x_axis],
+            [action_status, table, select, *detail_outputs],
+            show_progress_on=[action_status],
+        )
 
-    return JobsTab(
+    tab = JobsTab(
         table=table,
         select=select,
         clone_btn=clone_btn,
         action_status=action_status,
         refresh=lambda: job_choices(_safe_jobs()[0]),
+        notice=notice,
     )
+    return tab
+
+
+def wire_load(demo: gr.Blocks, tab: JobsTab) -> None:
+    """The selected job survives a page reload (browser local storage); the list fills at once.
+
+    Call at the top level of the Blocks: a BrowserState inside a tab that is not shown yet is
+    not mounted, and its stored value would not reach the load event.
+    """
+    remembered = gr.BrowserState(None, storage_key="neat-studio-selected-job", secret=config.browser_secret())
+    tab.select.change(lambda job_id: job_id, [tab.select], [remembered], show_progress="hidden")
+
+    def on_load(saved):
+        jobs, problem = _safe_jobs()
+        choices = job_choices(jobs)
+        value = saved if saved in {v for _, v in choices} else None
+        return jobs_frame(jobs), gr.update(choices=choices, value=value), problem
+
+    demo.load(on_load, [remembered], [tab.table, tab.select, tab.notice], show_progress="hidden")
 
 
 def wire_clone(jobs_tab: JobsTab, train_tab, tabs: gr.Tabs) -> None:
     """Clone: the selected job's spec back into the Train form, then show the form."""
     from app import config
-    from app.tabs.train import form_updates
+    from app.tabs.train import form_updates, refresh_after
 
     outputs = [*train_tab.inputs(), tabs, jobs_tab.action_status, train_tab.status]
 
@@ -451,4 +492,5 @@ def wire_clone(jobs_tab: JobsTab, train_tab, tabs: gr.Tabs) -> None:
         out[train_tab.status] = f"Form filled from job #{job_id}; change what you like and press Start."
         return out
 
-    jobs_tab.clone_btn.click(on_clone, [jobs_tab.select], outputs)
+    clicked = jobs_tab.clone_btn.click(on_clone, [jobs_tab.select], outputs, show_progress="hidden")
+    refresh_after(clicked, train_tab)

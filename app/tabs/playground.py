@@ -122,7 +122,9 @@ def build() -> PlaygroundTab:
     with gr.Row():
         adapter_btn = gr.Button("Build adapter zip", elem_id="pg-adapter-zip", size="sm")
         merged_btn = gr.Button("Build merged model zip", elem_id="pg-merged-zip", size="sm")
-    downloads = gr.File(label="Downloads", file_count="multiple", interactive=False, elem_id="pg-downloads")
+    downloads = gr.File(
+        label="Downloads", file_count="multiple", interactive=False, elem_id="pg-downloads", height=140
+    )
 
     def refresh_choices(current=None):
         jobs, _ = _safe_jobs()
@@ -147,7 +149,12 @@ def build() -> PlaygroundTab:
             gr.update(visible=has_pair),
         ]
 
-    select.change(on_select, [select], [status, task_state, text_group, chat_group, image_group, text_pair])
+    select.change(
+        on_select,
+        [select],
+        [status, task_state, text_group, chat_group, image_group, text_pair],
+        show_progress_on=[status],
+    )
     refresh.click(refresh_choices, [select], [select])
 
     def on_predict(job_id, text_value, pair_value):

