@@ -5,6 +5,13 @@ of this package is the training engine (spec, data, tasks, train) used by the CL
 queue and the web app. Importing this package needs only torch, transformers and peft.
 """
 
-from neat.model import NeatConfig, get_neat_model, load_neat_model
-
 __all__ = ["NeatConfig", "get_neat_model", "load_neat_model"]
+
+
+def __getattr__(name: str):
+    # Lazy: `import neat.spec` (CLIs, the job store) must not pay for loading torch and peft.
+    if name in __all__:
+        from neat import model
+
+        return getattr(model, name)
+    raise AttributeError(f"module 'neat' has no attribute {name!r}")

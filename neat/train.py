@@ -19,7 +19,6 @@ from pathlib import Path
 
 import torch
 from transformers import EarlyStoppingCallback, PrinterCallback, Trainer, TrainingArguments, set_seed
-from transformers.trainer_utils import get_last_checkpoint
 
 from neat.data import load_splits
 from neat.data_check import check_dataset
@@ -30,6 +29,13 @@ from neat.methods import attach_method, parameter_groups
 from neat.progress import EventBridge, MetricsFile
 from neat.spec import RunSpec, example_spec
 from neat.tasks import label_info, perplexity, prepare_task
+
+
+def last_complete_checkpoint(checkpoints: Path) -> str | None:
+    """The newest checkpoint that finished saving (a kill during a save leaves a partial one)."""
+    done = [p for p in checkpoints.glob("checkpoint-*") if (p / "trainer_state.json").is_file()]
+    done = [p for p in done if p.name.rsplit("-", 1)[-1].isdigit()]
+    return str(max(done, key=lambda p: int(p.name.rsplit("-", 1)[-1]))) if done else None
 
 
 def _precision_flags(precision: str) -> dict:
@@ -114,7 +120,7 @@ def run(
         checkpoints.mkdir(parents=True, exist_ok=True)
         spec.save(out / "spec.yaml")
     listeners = list(listeners) if main else []
-    resume_from = get_last_checkpoint(str(checkpoints)) if resume and checkpoints.is_dir() else None
+    resume_from = last_complete_checkpoint(checkpoints) if resume else None
     resume_step = int(resume_from.rsplit("-", 1)[-1]) if resume_from else 0
     metrics_file = MetricsFile(out / "metrics.jsonl", keep_up_to_step=resume_step if resume_from else None)
     if main:

@@ -202,6 +202,10 @@ def test_stop_then_resume_continues_the_same_curve(tmp_path, bert_dir, csv):
         run(spec, tmp_path / "resumed", [first])
     assert (tmp_path / "resumed" / "checkpoints" / "checkpoint-10").is_dir()
     assert max(first.points("train", "loss")) == 10
+    # a save killed half-way leaves a newer checkpoint without trainer_state.json: skipped
+    partial = tmp_path / "resumed" / "checkpoints" / "checkpoint-15"
+    partial.mkdir()
+    (partial / "adapter_model.safetensors").write_bytes(b"truncated")
     second = Recorder()
     run(spec, tmp_path / "resumed", [second], resume=True)
 
