@@ -459,7 +459,8 @@ def wire_load(demo: gr.Blocks, tab: JobsTab) -> None:
     not mounted, and its stored value would not reach the load event.
     """
     remembered = gr.BrowserState(None, storage_key="neat-studio-selected-job", secret=config.browser_secret())
-    tab.select.change(lambda job_id: job_id, [tab.select], [remembered], show_progress="hidden")
+    # saved in the browser itself (no round trip), so even an immediate reload finds it
+    tab.select.change(None, [tab.select], [remembered], js="(job) => job", show_progress="hidden")
 
     def on_load(saved):
         jobs, problem = _safe_jobs()

@@ -48,6 +48,26 @@ def describe(predictor, job: dict) -> str:
     return text
 
 
+def side_by_side(predictor, prompt: str, max_new_tokens=96, temperature=0.7, top_p=0.9, seed=0):
+    """Yield (base answer, adapted answer) as tokens arrive: same prompt, seed and sampling.
+
+    One model serves both answers (the adapter switched off for the base one), so they are
+    generated one after the other, each streaming into its own box.
+    """
+    settings = dict(
+        max_new_tokens=int(max_new_tokens),
+        temperature=float(temperature),
+        top_p=float(top_p),
+        seed=int(seed or 0),
+    )
+    base_text = ""
+    for base_text in predictor.chat_stream(prompt, use_adapter=False, **settings):
+        yield base_text, ""
+    adapted_text = ""
+    for adapted_text in predictor.chat_stream(prompt, use_adapter=True, **settings):
+        yield base_text, adapted_text
+
+
 def stage_for_download(path: str | Path, job_id) -> str:
     """Copy a built zip under NEAT_HOME/exports with a name that says which job it is."""
     src = Path(path)
@@ -171,19 +191,7 @@ def build() -> PlaygroundTab:
         if not (prompt_value or "").strip():
             raise gr.Error("Type a prompt first.")
         predictor, _ = load_predictor(job_id)
-        settings = dict(
-            max_new_tokens=int(max_new_tokens),
-            temperature=float(temp),
-            top_p=float(p),
-            seed=int(seed_value or 0),
-        )
-        # One model serves both answers (the adapter switched off for the base one), so they are
-        # generated one after the other, each streaming into its own box.
-        base_text = ""
-        for base_text in predictor.chat_stream(prompt_value, use_adapter=False, **settings):
-            yield base_text, ""
-        for adapted_text in predictor.chat_stream(prompt_value, use_adapter=True, **settings):
-            yield base_text, adapted_text
+        yield from side_by_side(predictor, prompt_value, max_new_tokens, temp, p, seed_value)
 
     generate.click(
         on_generate, [select, prompt, max_new, temperature, top_p, seed], [base_answer, adapted_answer]

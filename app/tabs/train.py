@@ -919,16 +919,15 @@ def wire_load(demo: gr.Blocks, tab: TrainTab) -> None:
 
     refresh_after(demo.load(restore, [store], tab.inputs(), show_progress="hidden"), tab)
 
-    def save(*args):
-        return values_of(args)
-
+    # saved in the browser itself (no round trip): {form key: value}
+    keys = json.dumps(list(FORM_KEYS))
     gr.on(
         [tab.form[k].change for k in FORM_KEYS],
-        save,
+        None,
         tab.inputs(),
         store,
+        js=f"(...values) => Object.fromEntries({keys}.map((key, i) => [key, values[i]]))",
         show_progress="hidden",
-        trigger_mode="always_last",
     )
 
 

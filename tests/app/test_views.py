@@ -147,3 +147,24 @@ def test_insight_frames():
     assert len(table) == 6 and table.iloc[0]["shape"] == "32×32"
     assert "effective rank 2.5" in insight.headline(by_job, {"#1 neat": 8})
     assert insight.module_kind("encoder.layer.3.attention.output.dense") == "attention.output.dense"
+
+
+def test_job_actions_say_what_happened(monkeypatch):
+    from app import backend
+    from neat.errors import UserError
+
+    calls = []
+
+    def fake(action, job_id):
+        calls.append((action, job_id))
+        if action == "resume":
+            raise UserError(f"job {job_id} has no checkpoint to resume from; use retry to start it over")
+        return 12 if action == "retry" else None
+
+    monkeypatch.setattr(backend, "job_action", fake)
+    assert jobs.run_action("cancel", "3") == "Cancel requested for job #3."
+    assert jobs.run_action("retry", "3") == "Retrying job #3 as new job #12."
+    assert jobs.run_action("delete", "3") == "Deleted job #3."
+    assert jobs.run_action("resume", "3").startswith("✗ job 3 has no checkpoint")
+    assert jobs.run_action("cancel", None) == "Select a job first."
+    assert calls == [("cancel", 3), ("retry", 3), ("delete", 3), ("resume", 3)]

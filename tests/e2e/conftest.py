@@ -80,55 +80,90 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+class AppProcess:
+    """`python -m app --port <free> [args]` with its own NEAT_HOME, stopped on close()."""
+
+    def __init__(self, home: Path, args: tuple[str, ...] = (), env: dict | None = None):
+        self.home = home
+        port = _free_port()
+        full_env = {
+            **os.environ,
+            "NEAT_HOME": str(home),
+            "HF_HUB_OFFLINE": "1",
+            "TRANSFORMERS_OFFLINE": "1",
+            "HF_DATASETS_OFFLINE": "1",
+            "GRADIO_ANALYTICS_ENABLED": "False",
+            "TOKENIZERS_PARALLELISM": "false",
+            "NEAT_HEARTBEAT_S": "1",
+        }
+        for name in ("NEAT_DB_URL", "NEAT_QUEUE_URL", "NEAT_AUTH"):
+            full_env.pop(name, None)
+        full_env.update(env or {})
+        self.log_path = home / "app.log"
+        self._log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "app", "--port", str(port), *args],
+            cwd=REPO,
+            env=full_env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        self.url = f"http://127.0.0.1:{port}/"
+
+    def wait_ready(self, timeout: float = 180) -> None:
+        deadline = time.time() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                pytest.fail(f"the app exited with {self.proc.returncode}:\n{self.log_tail()}")
+            try:
+                with urllib.request.urlopen(self.url, timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                pass
+            if time.time() > deadline:
+                pytest.fail(f"the app did not answer at {self.url}:\n{self.log_tail()}")
+            time.sleep(0.5)
+
+    def log_tail(self, chars: int = 4000) -> str:
+        self._log.flush()
+        return self.log_path.read_text(errors="replace")[-chars:]
+
+    def close(self) -> None:
+        self.proc.terminate()  # the app stops its worker on the way out
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+        self._log.close()
+
+
 @pytest.fixture(scope="module")
 def app_server(tmp_path_factory, chromium_path):
-    """`python -m app --port <free>` with a fresh NEAT_HOME; yields (url, neat_home)."""
-    home = tmp_path_factory.mktemp("neat_home")
-    port = _free_port()
-    env = {
-        **os.environ,
-        "NEAT_HOME": str(home),
-        "HF_HUB_OFFLINE": "1",
-        "TRANSFORMERS_OFFLINE": "1",
-        "HF_DATASETS_OFFLINE": "1",
-        "GRADIO_ANALYTICS_ENABLED": "False",
-        "TOKENIZERS_PARALLELISM": "false",
-        "NEAT_HEARTBEAT_S": "1",
-    }
-    for name in ("NEAT_DB_URL", "NEAT_QUEUE_URL", "NEAT_AUTH"):
-        env.pop(name, None)
-    log_path = home / "app.log"
-    log = open(log_path, "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "app", "--port", str(port)],
-        cwd=REPO,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.time() + 180
-    while True:
-        if proc.poll() is not None:
-            log.close()
-            pytest.fail(f"the app exited with {proc.returncode}:\n{log_path.read_text()[-4000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    break
-        except OSError:
-            pass
-        if time.time() > deadline:
-            proc.kill()
-            pytest.fail(f"the app did not answer at {url}:\n{log_path.read_text()[-4000:]}")
-        time.sleep(0.5)
-    yield url, home
-    proc.terminate()  # the app stops its worker on the way out
+    """The app with a fresh NEAT_HOME and its worker; yields (url, neat_home)."""
+    app = AppProcess(tmp_path_factory.mktemp("neat_home"))
     try:
-        proc.wait(30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+        app.wait_ready()
+        yield app.url, app.home
+    finally:
+        app.close()
+
+
+@pytest.fixture
+def start_app(tmp_path_factory):
+    """Start extra apps (e.g. with NEAT_AUTH); they are stopped after the test."""
+    started: list[AppProcess] = []
+
+    def start(args: tuple[str, ...] = (), env: dict | None = None) -> AppProcess:
+        app = AppProcess(tmp_path_factory.mktemp("neat_home_extra"), args, env)
+        started.append(app)
+        app.wait_ready()
+        return app
+
+    yield start
+    for app in started:
+        app.close()
 
 
 @pytest.fixture(scope="module")

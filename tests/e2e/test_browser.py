@@ -210,6 +210,42 @@ def test_cancel_a_running_job(page, store, tiny_model, data_files):
     job = store.get_job(job_id)
     assert job["status"] == "cancelled"
     assert job["progress"] < 1.0
+    assert job["checkpoint_step"] is not None  # cancelling saved a checkpoint to resume from
+
+    # resume continues from that checkpoint; cancel it again, then delete it
+    page.click("#job-resume")
+    expect(page.locator("#job-action-status")).to_contain_text(f"Resuming job #{job_id}")
+    expect(page.locator("#job-summary")).to_contain_text("running", timeout=JOB_TIMEOUT_MS)
+    expect(page.locator("#job-summary")).to_contain_text("resumed from step", timeout=30_000)
+    page.click("#job-cancel")
+    expect(page.locator("#job-summary")).to_contain_text("cancelled", timeout=60_000)
+    page.click("#job-delete")
+    expect(page.locator("#job-action-status")).to_contain_text(f"Deleted job #{job_id}")
+    expect(page.locator("#jobs-table")).not_to_contain_text("long-run")
+    assert all(j["id"] != job_id for j in store.list_jobs())
+
+
+def test_login_when_neat_auth_is_set(browser, start_app):
+    """NEAT_AUTH=user:password puts a login page in front of the app (here without a worker)."""
+    app = start_app(("--no-worker",), {"NEAT_AUTH": "ann:s3cret"})
+    assert "jobs.worker" not in app.log_tail()
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    try:
+        page = context.new_page()
+        page.goto(app.url)
+        expect(page.locator("#start-btn")).to_have_count(0)
+        page.get_by_label("username").fill("ann")
+        page.get_by_label("password").fill("wrong")
+        page.get_by_role("button", name="Login").click()
+        expect(page.get_by_text("Incorrect Credentials")).to_be_visible()
+        page.get_by_label("username").fill("ann")
+        page.get_by_label("password").fill("s3cret")
+        page.get_by_role("button", name="Login").click()
+        expect(page.locator("#start-btn")).to_be_visible(timeout=60_000)
+        # the API behind the page refuses a client without the session cookie
+        assert page.request.get(app.url + "gradio_api/info", headers={"cookie": ""}).status in (401, 403)
+    finally:
+        context.close()
 
 
 def test_reload_keeps_jobs_selection_and_form(page, store, tiny_model, data_files):
