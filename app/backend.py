@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
+import functools
 import json
 import threading
 from collections import OrderedDict
@@ -119,55 +120,79 @@ def output_dir(job: dict) -> Path | None:
 # ---- models: describe without loading weights -----------------------------------------------------
 
 
-def describe_linear_modules(name_or_path: str, trust_remote_code: bool = False) -> list[tuple[str, int, int]]:
-    from neat import model as neat_model
-
-    if hasattr(neat_model, "describe_linear_modules"):
-        return list(neat_model.describe_linear_modules(name_or_path, trust_remote_code=trust_remote_code))
-    return _describe_from_config(name_or_path, trust_remote_code)
-
-
-def _describe_from_config(name_or_path: str, trust_remote_code: bool) -> list[tuple[str, int, int]]:
-    """Fallback: build the architecture on the meta device and list its linear layers."""
+@functools.lru_cache(maxsize=16)
+def _meta_model(name_or_path: str, task: str, num_labels: int, trust_remote_code: bool):
+    """The task model built from its config on the meta device: shapes only, no weights, fast."""
     import torch
-    from transformers import AutoConfig, AutoModel
+    from transformers import AutoConfig
 
     from neat.assets import resolve_model_path
-    from neat.model import list_linear_modules
+    from neat.loading import AUTO_MODEL
 
     path, extra = resolve_model_path(name_or_path)
     try:
         cfg = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code, **extra)
     except Exception as exc:  # noqa: BLE001 - any config failure means: we cannot read this model
         raise ModelLoadError(f"could not read the model config of {name_or_path}: {exc}") from exc
+    if task != "causal-lm":
+        cfg.num_labels = num_labels
     with torch.device("meta"):
-        model = AutoModel.from_config(cfg, trust_remote_code=trust_remote_code)
-    return list_linear_modules(model)
+        return AUTO_MODEL.get(task, AUTO_MODEL["classification"]).from_config(
+            cfg, trust_remote_code=trust_remote_code
+        )
+
+
+def _head_names(model) -> list[str]:
+    from neat.loading import head_module_names
+
+    return head_module_names(model)
+
+
+def describe_linear_modules(
+    name_or_path: str, trust_remote_code: bool = False, task: str = "classification"
+) -> list[tuple[str, int, int]]:
+    """(name, in, out) of the model's linear layers that an adapter may target (not the task head)."""
+    from neat import model as neat_model
+
+    if hasattr(neat_model, "describe_linear_modules"):
+        return list(neat_model.describe_linear_modules(name_or_path, trust_remote_code=trust_remote_code))
+    model = _meta_model(name_or_path, task, 2, trust_remote_code)
+    heads = tuple(_head_names(model))
+    return [
+        m
+        for m in neat_model.list_linear_modules(model)
+        if not any(m[0] == h or m[0].startswith(h + ".") for h in heads)
+    ]
 
 
 def param_budget(
     name_or_path: str, task: str, method: dict, num_labels: int = 2, trust_remote_code: bool = False
 ) -> dict:
-    """Trainable parameter counts of NEAT / LoRA / full FT on this model: keys neat, lora, full, head."""
+    """Trainable parameters of NEAT / LoRA (at the same rank) / full FT: keys neat, lora, full, head."""
     from neat import model as neat_model
     from neat.spec import MethodSpec
 
     method_spec = MethodSpec(**method)
     if hasattr(neat_model, "param_budget"):
         return dict(neat_model.param_budget(name_or_path, task, method_spec, num_labels=num_labels))
-    modules = describe_linear_modules(name_or_path, trust_remote_code)
-    targets = method_spec.target_modules or default_targets(name_or_path, modules)
+    model = _meta_model(name_or_path, task, num_labels, trust_remote_code)
+    heads = _head_names(model)
+    head = sum(p.numel() for h in heads for p in getattr(model, h).parameters())
+    full = sum(p.numel() for p in model.parameters())
+    modules = describe_linear_modules(name_or_path, trust_remote_code, task)
+    targets = method_spec.target_modules or default_targets(name_or_path)
     counts = neat_model.count_adapter_params(modules, targets, method_spec.r, method_spec.depth)
     return {
         "neat": counts["neat"],
         "lora": counts["lora"],
-        "full": None,
-        "head": None,
+        "full": full,
+        "head": head,
         "modules": counts["modules"],
     }
 
 
-def default_targets(name_or_path: str, modules: list[tuple[str, int, int]] | None = None) -> list[str]:
+@functools.lru_cache(maxsize=32)
+def default_targets(name_or_path: str) -> tuple[str, ...]:
     """The architecture's default target modules (query/value for BERT, q/v_proj for Llama...)."""
     try:
         from transformers import AutoConfig
@@ -176,9 +201,9 @@ def default_targets(name_or_path: str, modules: list[tuple[str, int, int]] | Non
         from neat.model import default_target_modules
 
         path, extra = resolve_model_path(name_or_path)
-        return default_target_modules(AutoConfig.from_pretrained(path, **extra))
+        return tuple(default_target_modules(AutoConfig.from_pretrained(path, **extra)))
     except Exception:  # noqa: BLE001 - no default known: the user picks
-        return []
+        return ()
 
 
 def module_choices(modules: list[tuple[str, int, int]]) -> list[str]:

@@ -207,8 +207,8 @@ def budget_markdown(values: dict, num_labels: int = 2) -> str:
         chosen = "**" if method == "full" else ""
         parts.append(f"full fine-tuning: {chosen}{_fmt(full)}{chosen}")
     line = "**Trainable parameters** — " + " · ".join(parts)
-    if head:
-        line += f" (+ {_fmt(head)} in the task head)"
+    if head and method != "full":
+        line += f"; the task head adds {_fmt(head)}, trained in full"
     if neat and lora and method == "neat":
         line += f". LoRA at equal budget: r={equal_budget_rank(neat, lora, r)}."
     return line
