@@ -79,6 +79,14 @@ def test_budget_shows_neat_next_to_lora_at_the_same_rank(tiny_model):
     deeper = train.budget_markdown({**values, "depth": 1})
     assert "NEAT (r=4, depth 1): **1,152**" in deeper  # + 2*depth*r*r per module
     assert "equal budget: r=4" in text
+    from transformers import AutoModelForSequenceClassification
+
+    real = AutoModelForSequenceClassification.from_pretrained(tiny_model)
+    full = sum(p.numel() for p in real.parameters())
+    counts = backend.param_budget(str(tiny_model), "classification", {"r": 4, "target_modules": ["query"]})
+    assert counts["full"] == full and counts["head"] == 32 * 2 + 2
+    assert counts["neat"] == 2 * 256  # 2 layers x 1 module
+    assert "the task head adds 66" in text
     assert "rank must be" in train.budget_markdown({**values, "r": 0})
 
 
