@@ -145,6 +145,9 @@ def model_summary(values: dict) -> dict[str, Any]:
     ref = model_ref(values)
     trust = bool(values.get("trust_remote_code"))
     out: dict[str, Any] = {"task": None, "targets": [], "targets_value": [], "info": "", "errors": []}
+    if not ref:  # not typed yet: a hint, not an error (Start reports a missing model)
+        out["info"] = "Type a model folder on the server or a hub id (e.g. prajjwal1/bert-tiny)."
+        return out
     out["errors"] = check_model_ref(ref)
     if out["errors"]:
         return out
@@ -746,10 +749,17 @@ def _wire(tab: TrainTab, preset_buttons: dict, yaml_btn: gr.Button) -> None:
         f[key].change(show, vis_inputs, vis_outputs, show_progress="hidden", queue=False)
 
     # -- model -> task, target modules, info, budget
-    def on_model(*args):
-        values = values_of(args)
+    def model_handler(keep_task: bool):
+        """keep_task: the form's task stays (a cloned or restored form); else the model suggests it."""
+
+        def handler(*args):
+            return on_model(values_of(args), keep_task)
+
+        return handler
+
+    def on_model(values, keep_task=False):
         s = model_summary(values)
-        task = s["task"] or values["task"]
+        task = values["task"] if keep_task else (s["task"] or values["task"])
         values.update(task=task, target_modules=s["targets_value"])
         return {
             f["task"]: gr.update(value=task),
@@ -760,16 +770,24 @@ def _wire(tab: TrainTab, preset_buttons: dict, yaml_btn: gr.Button) -> None:
         }
 
     model_outputs = [f["task"], f["target_modules"], tab.model_info, tab.errors["model"], tab.budget]
+    # user events only: a form set by a preset, a clone or a reload is refreshed by refresh_after,
+    # which keeps its task (a .change here would race it and re-suggest the task)
     for key in ("model_kind", "model_embedded", "trust_remote_code"):
-        f[key].change(
-            on_model, inputs, model_outputs, trigger_mode="always_last", show_progress_on=[tab.model_info]
+        f[key].input(
+            model_handler(False),
+            inputs,
+            model_outputs,
+            trigger_mode="always_last",
+            show_progress_on=[tab.model_info],
         )
-    f["model_path"].submit(
-        on_model, inputs, model_outputs, trigger_mode="always_last", show_progress_on=[tab.model_info]
-    )
-    f["model_path"].blur(
-        on_model, inputs, model_outputs, trigger_mode="always_last", show_progress_on=[tab.model_info]
-    )
+    for event in (f["model_path"].submit, f["model_path"].blur):
+        event(
+            model_handler(False),
+            inputs,
+            model_outputs,
+            trigger_mode="always_last",
+            show_progress_on=[tab.model_info],
+        )
 
     # -- budget, live
     def on_budget(*args):
@@ -782,8 +800,21 @@ def _wire(tab: TrainTab, preset_buttons: dict, yaml_btn: gr.Button) -> None:
     column_outputs = [f[k] for k in COLUMN_KEYS]
     data_outputs = [tab.preview, tab.errors["dataset"], tab.report, f["task"], *column_outputs]
 
-    def on_data(*args):
-        values = values_of(args)
+    def data_handler(keep_task: bool):
+        """keep_task: the task the form holds stays (chosen by hand, cloned or restored)."""
+
+        def handler(*args):
+            return on_data(values_of(args), keep_task)
+
+        return handler
+
+    def on_data(values, keep_task=False):
+        if not dataset_ref(values):  # nothing chosen yet (e.g. Upload picked): no error, no preview
+            return {
+                tab.preview: gr.update(value=None, visible=False),
+                tab.errors["dataset"]: "",
+                tab.report: "",
+            }
         try:
             s = dataset_summary(values)
         except UserError as exc:
@@ -801,7 +832,7 @@ def _wire(tab: TrainTab, preset_buttons: dict, yaml_btn: gr.Button) -> None:
                 tab.report: "",
             }
         model_task = suggest_task_for_model(model_ref(values))
-        task = model_task or s["task"] or values["task"]
+        task = values["task"] if keep_task else (model_task or s["task"] or values["task"])
         values["task"] = task
         mapping = mapped_columns(values, s["columns"], s["suggest"])
         values.update(mapping)
@@ -819,15 +850,22 @@ def _wire(tab: TrainTab, preset_buttons: dict, yaml_btn: gr.Button) -> None:
             out[f[key]] = gr.update(choices=choices, value=mapping[key])
         return out
 
-    for key in ("data_kind", "data_builtin", "data_upload"):
-        f[key].change(
-            on_data, inputs, data_outputs, trigger_mode="always_last", show_progress_on=[tab.report]
+    data_events = [f[k].input for k in ("data_kind", "data_builtin")]
+    data_events += [f[k].submit for k in ("data_ref", "hub_split")] + [
+        f[k].blur for k in ("data_ref", "hub_split")
+    ]
+    for event in data_events:
+        event(
+            data_handler(False),
+            inputs,
+            data_outputs,
+            trigger_mode="always_last",
+            show_progress_on=[tab.report],
         )
-    for key in ("data_ref", "hub_split"):
-        f[key].submit(
-            on_data, inputs, data_outputs, trigger_mode="always_last", show_progress_on=[tab.report]
-        )
-        f[key].blur(on_data, inputs, data_outputs, trigger_mode="always_last", show_progress_on=[tab.report])
+    # the task chosen by hand: map the columns for it (and keep it)
+    f["task"].input(
+        data_handler(True), inputs, data_outputs, trigger_mode="always_last", show_progress_on=[tab.report]
+    )
 
     # -- a column or the task changed by hand: check again (the preview stays)
     def on_columns(*args):
@@ -837,7 +875,7 @@ def _wire(tab: TrainTab, preset_buttons: dict, yaml_btn: gr.Button) -> None:
         report, data_errors = check_data(values)
         return {tab.errors["dataset"]: format_errors(data_errors), tab.report: report_markdown(report)}
 
-    for key in (*COLUMN_KEYS, "task", "validation_source"):
+    for key in (*COLUMN_KEYS, "validation_source"):
         f[key].input(
             on_columns,
             inputs,
@@ -861,12 +899,14 @@ def _wire(tab: TrainTab, preset_buttons: dict, yaml_btn: gr.Button) -> None:
                 tab.preview: gr.update(value=None, visible=False),
                 tab.report: "",
             }
-        return {f["data_upload"]: str(stored), tab.errors["dataset"]: ""}
+        values = values_of(args)
+        values.update(data_kind=DATA_UPLOAD, data_upload=str(stored))
+        return {f["data_upload"]: str(stored), **on_data(values)}
 
     tab.upload.upload(
         on_upload,
         [tab.upload, *inputs],
-        [f["data_upload"], tab.errors["dataset"], tab.preview, tab.report],
+        [f["data_upload"], *data_outputs],
         show_progress_on=[tab.report],
     )
 
@@ -878,9 +918,6 @@ def _wire(tab: TrainTab, preset_buttons: dict, yaml_btn: gr.Button) -> None:
 
         return handler
 
-    for name, button in preset_buttons.items():
-        button.click(on_preset(name), inputs, inputs, show_progress="hidden")
-
     # -- YAML and Start
     def on_yaml(*args):
         values = values_of(args)
@@ -891,8 +928,13 @@ def _wire(tab: TrainTab, preset_buttons: dict, yaml_btn: gr.Button) -> None:
 
     yaml_btn.click(on_yaml, inputs, [tab.yaml, *tab.errors.values()], show_progress="hidden")
     tab.extra.update(
-        on_model=on_model, model_outputs=model_outputs, on_data=on_data, data_outputs=data_outputs
+        keep_task_model=model_handler(True),
+        model_outputs=model_outputs,
+        keep_task_data=data_handler(True),
+        data_outputs=data_outputs,
     )
+    for name, button in preset_buttons.items():
+        refresh_after(button.click(on_preset(name), inputs, inputs, show_progress="hidden"), tab)
 
 
 FORM_STORAGE_KEY = "neat-studio-train-form"
@@ -902,8 +944,8 @@ def refresh_after(dependency, tab: TrainTab):
     """After the form was set programmatically: describe the model, then read the data."""
     e = tab.extra
     return dependency.then(
-        e["on_model"], tab.inputs(), e["model_outputs"], show_progress_on=[tab.model_info]
-    ).then(e["on_data"], tab.inputs(), e["data_outputs"], show_progress_on=[tab.report])
+        e["keep_task_model"], tab.inputs(), e["model_outputs"], show_progress_on=[tab.model_info]
+    ).then(e["keep_task_data"], tab.inputs(), e["data_outputs"], show_progress_on=[tab.report])
 
 
 def wire_load(demo: gr.Blocks, tab: TrainTab) -> None:

@@ -169,3 +169,11 @@ def test_predictor_cache_loads_each_run_once_and_keeps_a_few(tmp_path):
     assert a not in cache and b in cache and c in cache
     cache.get(a)
     assert len(loads) == 4
+
+
+def test_an_untyped_model_or_dataset_is_a_hint_not_an_error():
+    summary = train.model_summary({**form.FORM_DEFAULTS, "model_kind": form.MODEL_OTHER, "model_path": ""})
+    assert summary["errors"] == [] and "Type a model folder" in summary["info"]
+    # Start still refuses it, next to the model field
+    _, errors = form.validate_form({**form.FORM_DEFAULTS, "model_kind": form.MODEL_OTHER, "model_path": ""})
+    assert [e.field for e in errors] == ["model.name_or_path"]
