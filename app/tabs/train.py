@@ -368,6 +368,36 @@ class StartResult:
     specs: list[RunSpec] = field(default_factory=list)
 
 
+def runs_for(values: dict, spec: RunSpec) -> list[RunSpec]:
+    """The spec, and its LoRA twin at an equal parameter budget when the form asks to compare."""
+    if not (values.get("compare_lora") and spec.method.name == "neat"):
+        return [spec]
+    lora_r = spec.method.r
+    try:
+        counts = backend.param_budget(
+            spec.model.name_or_path,
+            spec.task,
+            {
+                "name": "neat",
+                "r": spec.method.r,
+                "depth": spec.method.depth,
+                "target_modules": spec.method.target_modules,
+            },
+            trust_remote_code=spec.model.trust_remote_code,
+        )
+        lora_r = equal_budget_rank(counts["neat"], counts["lora"], spec.method.r)
+    except Exception:  # noqa: BLE001 - the model cannot be described: the same rank
+        pass
+    return [spec, lora_twin(spec, lora_r)]
+
+
+def specs_yaml(specs: list[RunSpec]) -> str:
+    """One YAML document per job that Start would queue."""
+    if len(specs) == 1:
+        return specs[0].to_yaml()
+    return "\n---\n".join(f"# job {i} of {len(specs)}\n{s.to_yaml()}" for i, s in enumerate(specs, 1))
+
+
 def plan_runs(values: dict) -> StartResult:
     """Validate everything and return the spec(s) to queue, or the errors; queues nothing."""
     spec, errors = validate_form(values)
@@ -381,25 +411,7 @@ def plan_runs(values: dict) -> StartResult:
         return StartResult(
             errors=errors, message=f"Nothing was queued: {len(errors)} problem(s) to fix above."
         )
-    specs = [spec]
-    if values.get("compare_lora") and spec.method.name == "neat":
-        lora_r = spec.method.r
-        try:
-            counts = backend.param_budget(
-                spec.model.name_or_path,
-                spec.task,
-                {
-                    "name": "neat",
-                    "r": spec.method.r,
-                    "depth": spec.method.depth,
-                    "target_modules": spec.method.target_modules,
-                },
-                trust_remote_code=spec.model.trust_remote_code,
-            )
-            lora_r = equal_budget_rank(counts["neat"], counts["lora"], spec.method.r)
-        except Exception:  # noqa: BLE001 - fall back to the same rank
-            pass
-        specs.append(lora_twin(spec, lora_r))
+    specs = runs_for(values, spec)
     return StartResult(specs=specs)
 
 
@@ -922,7 +934,8 @@ def _wire(tab: TrainTab, preset_buttons: dict, yaml_btn: gr.Button) -> None:
     def on_yaml(*args):
         values = values_of(args)
         spec, errors = validate_form(values)
-        out = {tab.yaml: gr.update(value=spec.to_yaml(), visible=True)}
+        specs = [spec] if errors else runs_for(values, spec)
+        out = {tab.yaml: gr.update(value=specs_yaml(specs), visible=True)}
         out.update(_error_outputs(tab, errors))
         return out
 

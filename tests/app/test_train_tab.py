@@ -177,3 +177,17 @@ def test_an_untyped_model_or_dataset_is_a_hint_not_an_error():
     # Start still refuses it, next to the model field
     _, errors = form.validate_form({**form.FORM_DEFAULTS, "model_kind": form.MODEL_OTHER, "model_path": ""})
     assert [e.field for e in errors] == ["model.name_or_path"]
+
+
+def test_yaml_shows_every_job_start_would_queue(tiny_model, reviews_csv):
+    import yaml
+
+    values = _values(
+        tiny_model, reviews_csv, compare_lora=True, r=4, depth=2, target_modules=["query", "value"]
+    )
+    spec, errors = form.validate_form(values)
+    assert errors == []
+    text = train.specs_yaml(train.runs_for(values, spec))
+    docs = [RunSpec.from_dict(d) for d in yaml.safe_load_all(text)]
+    assert [d.method.name for d in docs] == ["neat", "lora"] and docs[0] == spec and docs[1].method.r == 5
+    assert train.specs_yaml([spec]) == spec.to_yaml()
