@@ -1,6 +1,7 @@
 """The training engine: one spec in, one output directory out. Also the CLI.
 
     python -m neat.train RUN.yaml [--output-dir DIR] [--resume]
+    python -m neat.train RUN.yaml --check        (the dataset check alone)
     python -m neat.train --example classification|causal-lm|image
 
 run() builds everything from the spec and drives transformers' Trainer (mixed precision,
@@ -244,6 +245,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--example", choices=["classification", "causal-lm", "image"], help="print a ready-to-run spec"
     )
+    parser.add_argument(
+        "--check", action="store_true", help="only check the dataset against the spec and report"
+    )
     args = parser.parse_args(argv)
     if args.example:
         print(example_spec(args.example).to_yaml(), end="")
@@ -252,6 +256,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("give a spec file, or --example TASK to print one")
     try:
         spec = RunSpec.load(args.spec)
+        if args.check:
+            return _check_only(spec)
         output_dir = args.output_dir or os.path.join("runs", spec.name)
         from neat.progress import ProgressBar
 
@@ -264,6 +270,13 @@ def main(argv: list[str] | None = None) -> int:
     if summary:
         print(json.dumps(summary["eval"], indent=2))
         print(f"outputs in {output_dir}")
+    return 0
+
+
+def _check_only(spec: RunSpec) -> int:
+    spec.validate()
+    tokenizer = None if spec.task == "image-classification" else load_processor(spec)
+    print(check_dataset(spec, tokenizer=tokenizer).summary_markdown())
     return 0
 
 

@@ -283,6 +283,10 @@ def test_cli_trains_resumes_and_reports_bad_specs(tmp_path, bert_dir, csv):
     again = _cli(str(spec_path), "--output-dir", str(tmp_path / "out"), "--resume")
     assert again.returncode == 0, again.stderr
 
+    check = _cli(str(spec_path), "--check")
+    assert check.returncode == 0, check.stderr
+    assert "96 rows" in check.stdout and "negative" in check.stdout
+
     spec_path.write_text("method: {name: neet}\n", encoding="utf-8")
     bad = _cli(str(spec_path), "--output-dir", str(tmp_path / "bad"))
     assert bad.returncode == 2
@@ -327,3 +331,22 @@ def test_two_process_ddp_run_on_cpu(tmp_path, bert_dir, csv):
     single = run(classification_spec(bert_dir, csv, max_steps=6, eval_steps=3), tmp_path / "single")
     # the same loss scale as a single process (no per-process multiplication)
     assert summary["eval"]["eval_loss"] == pytest.approx(single["eval"]["eval_loss"], rel=0.2)
+
+
+def test_early_stopping_ends_a_run_that_stopped_improving(tmp_path, bert_dir, csv):
+    # a learning rate this small leaves validation accuracy flat: no improvement to wait for
+    spec = classification_spec(
+        bert_dir, csv, max_steps=60, eval_steps=5, learning_rate=1e-7, head_learning_rate=1e-7
+    )
+    spec.training.early_stopping_patience = 2
+    summary = run(spec, tmp_path / "run")
+    assert summary["global_step"] == 15  # evaluations at 5 (best), 10 and 15 (no better): stop
+
+
+def test_save_merged_writes_a_plain_transformers_model(tmp_path, bert_dir, csv):
+    spec = classification_spec(bert_dir, csv, max_steps=4, eval_steps=2)
+    spec.training.save_merged = True
+    run(spec, tmp_path / "run")
+    merged = AutoModelForSequenceClassification.from_pretrained(tmp_path / "run" / "merged")
+    assert not any("peanut" in name for name, _ in merged.named_parameters())
+    assert merged.config.id2label == {0: "negative", 1: "positive"}
