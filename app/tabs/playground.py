@@ -143,7 +143,7 @@ def build() -> PlaygroundTab:
         adapter_btn = gr.Button("Build adapter zip", elem_id="pg-adapter-zip", size="sm")
         merged_btn = gr.Button("Build merged model zip", elem_id="pg-merged-zip", size="sm")
     downloads = gr.File(
-        label="Downloads", file_count="multiple", interactive=False, elem_id="pg-downloads", height=140
+        label="Downloads", file_count="multiple", interactive=False, elem_id="pg-downloads", visible=False
     )
 
     def refresh_choices(current=None):
@@ -223,7 +223,7 @@ def build() -> PlaygroundTab:
                 raise gr.Error(f"Could not build the {kind} zip: {backend.user_message(exc)}") from exc
             staged = stage_for_download(built, job_id)
             files = [f for f in (current or []) if isinstance(f, str) and Path(f).name != Path(staged).name]
-            return files + [staged]
+            return gr.update(value=files + [staged], visible=True)
 
         return handler
 

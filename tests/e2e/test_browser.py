@@ -320,6 +320,8 @@ def test_quick_cpu_demo_and_a_screenshot_of_every_tab(page, store):
     type_into(page, "pg-text", "an utterly charming and hilarious film", then="Tab")
     page.click("#pg-predict")
     expect(page.locator("#pg-adapted")).to_contain_text("%", timeout=60_000)
+    expect(page.locator("#pg-adapted [data-testid=status-tracker].pending")).to_have_count(0)
+    page.wait_for_timeout(1000)  # let the result fade in
     page.screenshot(path=str(SCREENSHOTS / "playground.png"), full_page=True)
 
     open_tab(page, "Insight")
