@@ -68,6 +68,17 @@ class WorkerProcess:
         self.proc = subprocess.Popen(cmd, env=os.environ.copy())
         log.info("started worker (pid %s): %s", self.proc.pid, " ".join(cmd))
 
+    def problem(self) -> str | None:
+        """Why queued jobs will not run here, in words (None: the worker is alive)."""
+        if self.proc is None:
+            return "this app started no worker (--no-worker): queued jobs wait for `python -m jobs.worker`"
+        code = self.proc.poll()
+        if code is not None:
+            return (
+                f"the worker started with this app exited (code {code}); see the app's log, then restart it"
+            )
+        return None
+
     def stop(self, timeout: float = 20.0) -> None:
         """SIGTERM: running jobs stop at once and end `interrupted` (resumable); then wait."""
         proc, self.proc = self.proc, None
@@ -97,12 +108,14 @@ def main(argv: list[str] | None = None) -> int:
     home = config.neat_home()  # created now, so the worker and the UI agree on it
     os.environ["NEAT_HOME"] = str(home)
 
+    from app import backend
     from app.ui import build_app, launch_kwargs
 
     worker = WorkerProcess(args.workers)
     if not args.no_worker:
         worker.start()
         atexit.register(worker.stop)
+    backend.worker_problem = worker.problem
 
     def on_signal(signum, frame):  # a clean exit runs atexit (stops the worker)
         raise SystemExit(0)

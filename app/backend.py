@@ -94,6 +94,19 @@ def get_logs(job_id: int, tail: int = 200) -> str:
     return "\n".join(lines)
 
 
+# Set by `python -m app`: a callable saying why queued jobs may not run (the worker this app
+# started has exited, or none was started), or None when all is well.
+worker_problem = None
+
+
+def worker_notice(jobs: list[dict]) -> str:
+    """A line for the Jobs tab when jobs are queued but this app's worker cannot run them."""
+    if worker_problem is None or not any(j.get("status") == "queued" for j in jobs):
+        return ""
+    problem = worker_problem()
+    return f"⚠ {problem}" if problem else ""
+
+
 def submit(spec: RunSpec) -> int:
     return int(_api().submit(spec))
 

@@ -307,7 +307,7 @@ def build(timer: gr.Timer) -> JobsTab:
 
     def refresh_table():
         jobs, problem = _safe_jobs()
-        return jobs_frame(jobs), gr.update(choices=job_choices(jobs)), problem
+        return jobs_frame(jobs), gr.update(choices=job_choices(jobs)), problem or backend.worker_notice(jobs)
 
     def details(job_id, x, seen, force=False):
         if not job_id:

@@ -65,3 +65,19 @@ def test_worker_process_stops_its_child():
     worker.proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     worker.stop(timeout=10)
     assert worker.proc is None
+
+
+def test_worker_problem_is_reported_only_when_jobs_wait(monkeypatch):
+    from app import backend
+
+    worker = app_main.WorkerProcess()
+    monkeypatch.setattr(backend, "worker_problem", worker.problem)
+    queued = [{"id": 1, "status": "queued"}]
+    assert "--no-worker" in backend.worker_notice(queued)
+    assert backend.worker_notice([{"id": 1, "status": "succeeded"}]) == ""
+    worker.proc = subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])
+    worker.proc.wait(30)
+    assert "exited (code 3)" in backend.worker_notice(queued)
+    worker.proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    assert backend.worker_notice(queued) == ""
+    worker.stop()
