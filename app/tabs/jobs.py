@@ -301,7 +301,15 @@ def build(timer: gr.Timer) -> JobsTab:
             height=260,
         )
     with gr.Row():
-        logs = gr.Code("", language=None, label="Log (tail)", lines=12, max_lines=20, elem_id="job-logs")
+        logs = gr.Code(
+            "",
+            language=None,
+            label="Log (tail)",
+            show_line_numbers=False,
+            lines=12,
+            max_lines=20,
+            elem_id="job-logs",
+        )
         spec = gr.Code("", language="yaml", label="Spec", lines=12, max_lines=20, elem_id="job-spec")
     last_seen = gr.State(None)  # what the detail panes show now, so idle ticks change nothing
 
