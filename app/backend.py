@@ -8,88 +8,51 @@ Rows from jobs.api are normalised to plain dicts so the tabs do not depend on OR
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as _dt
 import functools
-import json
 import threading
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
-from neat.errors import ModelLoadError, UserError
+from neat.errors import UserError
 from neat.spec import RunSpec
 
 # ---- jobs ---------------------------------------------------------------------------------------
 
 
 def _api():
-    from jobs import api
+    from jobs import api  # imported on first use: the app starts fast
 
     return api
 
 
-def as_dict(obj: Any) -> dict:
-    """A job / row as a plain dict whatever jobs.api hands back (dict, dataclass, ORM row)."""
-    if obj is None:
-        return {}
-    if isinstance(obj, dict):
-        return dict(obj)
-    if dataclasses.is_dataclass(obj):
-        return dataclasses.asdict(obj)
-    if hasattr(obj, "to_dict"):
-        return obj.to_dict()
-    if hasattr(obj, "__table__"):
-        return {c.name: getattr(obj, c.name) for c in obj.__table__.columns}
-    return dict(vars(obj))
-
-
 def list_jobs() -> list[dict]:
-    return [as_dict(j) for j in _api().list_jobs()]
+    return _api().list_jobs()
 
 
 def get_job(job_id: int) -> dict:
-    return as_dict(_api().get_job(int(job_id)))
+    return _api().get_job(int(job_id))
 
 
 def job_spec(job: dict) -> RunSpec | None:
     spec = job.get("spec")
-    if isinstance(spec, RunSpec):
-        return spec
-    if isinstance(spec, str):
-        try:
-            spec = json.loads(spec)
-        except ValueError:
-            return RunSpec.from_yaml(spec)
-    if isinstance(spec, dict):
-        return RunSpec.from_dict(spec)
-    return None
+    return RunSpec.from_dict(spec) if isinstance(spec, dict) else None
 
 
 def get_metrics(job_id: int) -> list[dict]:
     """Metric points as dicts with step, epoch, split, name, value."""
-    rows = _api().get_metrics(int(job_id))
-    if isinstance(rows, dict) and "points" in rows:
-        rows = rows["points"]
-    return [as_dict(r) for r in rows or []]
+    return _api().get_metrics(int(job_id))
 
 
 def get_logs(job_id: int, tail: int = 200) -> str:
-    logs = _api().get_logs(int(job_id), tail=tail)
-    if isinstance(logs, str):
-        return logs
     lines = []
-    for item in logs or []:
-        item = as_dict(item) if not isinstance(item, str) else {"text": item}
-        when = item.get("time")
-        if isinstance(when, str):
-            try:
-                when = _dt.datetime.fromisoformat(when)
-            except ValueError:
-                when = None
-        stamp = when.strftime("%H:%M:%S ") if isinstance(when, _dt.datetime) else ""
-        level = item.get("level", "info")
-        prefix = "" if level == "info" else f"[{level}] "
+    for item in _api().get_logs(int(job_id), tail=tail):
+        try:
+            stamp = _dt.datetime.fromisoformat(item["time"]).strftime("%H:%M:%S ")
+        except (TypeError, ValueError):
+            stamp = ""
+        prefix = "" if item.get("level", "info") == "info" else f"[{item['level']}] "
         lines.append(f"{stamp}{prefix}{item.get('text', '')}")
     return "\n".join(lines)
 
@@ -112,10 +75,8 @@ def submit(spec: RunSpec) -> int:
 
 
 def submit_many(specs: list[RunSpec], name: str) -> list[int]:
-    api = _api()
-    if hasattr(api, "submit_sweep"):
-        return [int(i) for i in api.submit_sweep(specs, name)]
-    return [int(api.submit(s)) for s in specs]
+    """Linked jobs (a sweep) that the Compare tab can show together."""
+    return [int(i) for i in _api().submit_sweep(specs, name)]
 
 
 def job_action(action: str, job_id: int):
@@ -133,89 +94,35 @@ def output_dir(job: dict) -> Path | None:
 # ---- models: describe without loading weights -----------------------------------------------------
 
 
-@functools.lru_cache(maxsize=16)
-def _meta_model(name_or_path: str, task: str, num_labels: int, trust_remote_code: bool):
-    """The task model built from its config on the meta device: shapes only, no weights, fast."""
-    import torch
-    from transformers import AutoConfig
-
-    from neat.assets import resolve_model_path
-    from neat.loading import AUTO_MODEL
-
-    path, extra = resolve_model_path(name_or_path)
-    try:
-        cfg = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code, **extra)
-    except Exception as exc:  # noqa: BLE001 - any config failure means: we cannot read this model
-        raise ModelLoadError(f"could not read the model config of {name_or_path}: {exc}") from exc
-    if task != "causal-lm":
-        cfg.num_labels = num_labels
-    with torch.device("meta"):
-        return AUTO_MODEL.get(task, AUTO_MODEL["classification"]).from_config(
-            cfg, trust_remote_code=trust_remote_code
-        )
-
-
-def _head_names(model) -> list[str]:
-    from neat.loading import head_module_names
-
-    return head_module_names(model)
-
-
 def describe_linear_modules(
     name_or_path: str, trust_remote_code: bool = False, task: str = "classification"
 ) -> list[tuple[str, int, int]]:
     """(name, in, out) of the model's linear layers that an adapter may target (not the task head)."""
-    from neat import model as neat_model
+    from neat.budget import describe_linear_modules as describe
 
-    if hasattr(neat_model, "describe_linear_modules"):
-        return list(neat_model.describe_linear_modules(name_or_path, trust_remote_code=trust_remote_code))
-    model = _meta_model(name_or_path, task, 2, trust_remote_code)
-    heads = tuple(_head_names(model))
-    return [
-        m
-        for m in neat_model.list_linear_modules(model)
-        if not any(m[0] == h or m[0].startswith(h + ".") for h in heads)
-    ]
+    return describe(name_or_path, task, trust_remote_code)
 
 
 def param_budget(
     name_or_path: str, task: str, method: dict, num_labels: int = 2, trust_remote_code: bool = False
 ) -> dict:
     """Trainable parameters of NEAT / LoRA (at the same rank) / full FT: keys neat, lora, full, head."""
-    from neat import model as neat_model
+    from neat.budget import param_budget as budget
     from neat.spec import MethodSpec
 
-    method_spec = MethodSpec(**method)
-    if hasattr(neat_model, "param_budget"):
-        return dict(neat_model.param_budget(name_or_path, task, method_spec, num_labels=num_labels))
-    model = _meta_model(name_or_path, task, num_labels, trust_remote_code)
-    heads = _head_names(model)
-    head = sum(p.numel() for h in heads for p in getattr(model, h).parameters())
-    full = sum(p.numel() for p in model.parameters())
-    modules = describe_linear_modules(name_or_path, trust_remote_code, task)
-    targets = method_spec.target_modules or default_targets(name_or_path)
-    counts = neat_model.count_adapter_params(modules, targets, method_spec.r, method_spec.depth)
-    return {
-        "neat": counts["neat"],
-        "lora": counts["lora"],
-        "full": full,
-        "head": head,
-        "modules": counts["modules"],
-    }
+    return budget(
+        name_or_path, task, MethodSpec(**method), num_labels=num_labels, trust_remote_code=trust_remote_code
+    )
 
 
 @functools.lru_cache(maxsize=32)
 def default_targets(name_or_path: str) -> tuple[str, ...]:
     """The architecture's default target modules (query/value for BERT, q/v_proj for Llama...)."""
+    from neat.budget import default_targets as targets
+
     try:
-        from transformers import AutoConfig
-
-        from neat.assets import resolve_model_path
-        from neat.model import default_target_modules
-
-        path, extra = resolve_model_path(name_or_path)
-        return tuple(default_target_modules(AutoConfig.from_pretrained(path, **extra)))
-    except Exception:  # noqa: BLE001 - no default known: the user picks
+        return tuple(targets(name_or_path))
+    except (UserError, ValueError):  # no default known or unreadable: the user picks
         return ()
 
 

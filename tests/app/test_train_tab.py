@@ -115,27 +115,24 @@ def test_missing_column_is_reported(tiny_model, reviews_csv):
     assert report is None and "stars" in errors[0].message
 
 
-def test_nothing_is_queued_when_the_form_has_errors(monkeypatch, tiny_model, reviews_csv):
-    submitted = []
-    monkeypatch.setattr(backend, "submit", lambda spec: submitted.append(spec) or 1)
-    monkeypatch.setattr(backend, "submit_many", lambda specs, name: submitted.extend(specs) or [1, 2])
+def test_nothing_is_queued_when_the_form_has_errors(neat_home, tiny_model, reviews_csv):
     result = train.start(_values(tiny_model, reviews_csv, r=0, learning_rate=3))
     assert {e.field for e in result.errors} == {"method.r", "training.learning_rate"}
     result = train.start(_values(tiny_model, reviews_csv, col_label="stars"))
     assert [e.field for e in result.errors] == ["dataset.source"]
     result = train.start(_values(tiny_model.parent / "missing-model", reviews_csv))
     assert [e.field for e in result.errors] == ["model.name_or_path"]
-    assert submitted == [] and "Nothing was queued" in result.message
+    assert backend.list_jobs() == [] and "Nothing was queued" in result.message
 
 
-def test_compare_with_lora_queues_both_at_equal_budget(monkeypatch, tiny_model, reviews_csv):
-    submitted = []
-    monkeypatch.setattr(backend, "submit_many", lambda specs, name: submitted.extend(specs) or [7, 8])
+def test_compare_with_lora_queues_both_at_equal_budget(neat_home, tiny_model, reviews_csv):
     result = train.start(
         _values(tiny_model, reviews_csv, compare_lora=True, r=4, depth=2, target_modules=["query", "value"])
     )
-    assert result.errors == [] and result.job_ids == [7, 8]
-    neat, lora = submitted
+    assert result.errors == [] and len(result.job_ids) == 2
+    jobs = [backend.get_job(i) for i in result.job_ids]
+    assert jobs[0]["sweep_id"] is not None and jobs[0]["sweep_id"] == jobs[1]["sweep_id"]
+    neat, lora = (RunSpec.from_dict(job["spec"]) for job in jobs)
     assert (neat.method.name, lora.method.name) == ("neat", "lora")
     # NEAT r=4 depth 2: 4 modules x (2*4*32 + 2*2*4*4) = 1,280 params = LoRA (4*64 per module) at r=5
     assert lora.method.r == 5

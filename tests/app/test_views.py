@@ -149,22 +149,16 @@ def test_insight_frames():
     assert insight.module_kind("encoder.layer.3.attention.output.dense") == "attention.output.dense"
 
 
-def test_job_actions_say_what_happened(monkeypatch):
-    from app import backend
-    from neat.errors import UserError
+def test_job_actions_say_what_happened(neat_home):
+    from jobs import api
+    from neat.spec import example_spec
 
-    calls = []
-
-    def fake(action, job_id):
-        calls.append((action, job_id))
-        if action == "resume":
-            raise UserError(f"job {job_id} has no checkpoint to resume from; use retry to start it over")
-        return 12 if action == "retry" else None
-
-    monkeypatch.setattr(backend, "job_action", fake)
-    assert jobs.run_action("cancel", "3") == "Cancel requested for job #3."
-    assert jobs.run_action("retry", "3") == "Retrying job #3 as new job #12."
-    assert jobs.run_action("delete", "3") == "Deleted job #3."
-    assert jobs.run_action("resume", "3").startswith("✗ job 3 has no checkpoint")
+    job_id = api.submit(example_spec("classification"))  # real store and queue, no worker
+    assert jobs.run_action("cancel", str(job_id)) == f"Cancel requested for job #{job_id}."
+    assert api.get_job(job_id)["status"] == "cancelled"
+    assert jobs.run_action("resume", str(job_id)).startswith("✗ ")  # no checkpoint to resume from
+    new_id = max(j["id"] for j in api.list_jobs()) + 1
+    assert jobs.run_action("retry", str(job_id)) == f"Retrying job #{job_id} as new job #{new_id}."
+    assert jobs.run_action("delete", str(job_id)) == f"Deleted job #{job_id}."
+    assert [j["id"] for j in api.list_jobs()] == [new_id]
     assert jobs.run_action("cancel", None) == "Select a job first."
-    assert calls == [("cancel", 3), ("retry", 3), ("delete", 3), ("resume", 3)]
