@@ -14,16 +14,7 @@ from pathlib import Path
 DEFAULT_MAX_UPLOAD_MB = 200
 
 
-def neat_home() -> Path:
-    """The data folder shared with the job queue and the training engine."""
-    try:  # one definition of the default for the whole project
-        from neat.assets import neat_home as engine_home
-
-        return engine_home()
-    except ImportError:  # pragma: no cover - neat.assets is always there in a full install
-        home = Path(os.environ.get("NEAT_HOME") or "~/.neat-studio").expanduser()
-        home.mkdir(parents=True, exist_ok=True)
-        return home
+from neat.assets import neat_home  # noqa: E402 - one definition of the data folder for all layers
 
 
 def uploads_dir() -> Path:

@@ -15,11 +15,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-
-def neat_home() -> Path:
-    home = Path(os.environ.get("NEAT_HOME") or Path.home() / ".neat-studio").expanduser()
-    home.mkdir(parents=True, exist_ok=True)
-    return home
+from neat.assets import neat_home  # one definition of the data folder for all layers
 
 
 def runs_dir() -> Path:
