@@ -14,6 +14,14 @@ for _name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2-layer, 32-wide random BERT classifier saved with the embedded MiniLM tokenizer."""
+    from tests.tiny_runs import tiny_bert_folder
+
+    return tiny_bert_folder(tmp_path_factory.mktemp("models") / "tiny-bert")
+
+
 @pytest.fixture
 def neat_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh NEAT_HOME with the default (SQLite) store and queue."""

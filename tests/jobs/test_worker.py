@@ -16,7 +16,8 @@ import pytest
 
 from jobs import api, queue
 from jobs.models import END_STATES
-from tests.jobs.conftest import group_members, pid_alive, wait_until, write_csv
+from tests.jobs.conftest import group_members, pid_alive, wait_until
+from tests.tiny_runs import sentiment_csv as write_csv
 
 pytestmark = [pytest.mark.slow]
 

@@ -22,7 +22,7 @@ from neat.inference import Predictor
 from neat.loading import head_module_names, load_base_model, load_processor
 from neat.model import NeatConfig, get_neat_model
 from neat.spec import DataSpec, MethodSpec, ModelSpec, RunSpec, TrainingSpec
-from tests.neat.run_fixtures import tiny_bert_folder, tiny_llama_folder
+from tests.tiny_runs import tiny_bert_folder, tiny_llama_folder
 
 TARGETS = {
     "classification": ["query", "value"],
@@ -296,7 +296,7 @@ def test_a_trained_run_loads_in_the_playground(tmp_path):
     from neat.export import adapter_zip, merged_dir
     from neat.insight import delta_spectrum
     from neat.train import run
-    from tests.neat.run_fixtures import classification_spec, sentiment_csv
+    from tests.tiny_runs import classification_spec, sentiment_csv
 
     spec = classification_spec(tiny_bert_folder(tmp_path / "bert"), sentiment_csv(tmp_path / "data.csv"))
     out = tmp_path / "run"
@@ -314,7 +314,7 @@ def test_a_trained_run_loads_in_the_playground(tmp_path):
 @pytest.mark.slow
 def test_a_trained_chat_run_streams(tmp_path):
     from neat.train import run
-    from tests.neat.run_fixtures import chat_jsonl
+    from tests.tiny_runs import chat_jsonl
 
     spec = RunSpec(
         name="tiny-chat",

@@ -16,7 +16,7 @@ from transformers import AutoModelForSequenceClassification
 from neat.errors import DatasetError, SpecError, TrainingStopped
 from neat.spec import ColumnMap, DataSpec, MethodSpec, ModelSpec, RunSpec, TrainingSpec, example_spec
 from neat.train import run
-from tests.neat.run_fixtures import (
+from tests.tiny_runs import (
     Recorder,
     chat_jsonl,
     classification_spec,

@@ -65,8 +65,9 @@ def tiny_llama_folder(path: Path, chat_template: bool = True) -> Path:
     return path
 
 
-def sentiment_csv(path: Path, rows: int = 96) -> Path:
-    lines = ["text,label"]
+def sentiment_csv(path: Path, rows: int = 96, label_column: str = "label") -> Path:
+    """A separable two-class review CSV (label_column lets tests misname the label)."""
+    lines = [f"text,{label_column}"]
     for i in range(rows):
         positive = i % 2 == 1
         words = "good great lovely fine" if positive else "bad awful poor dull"
