@@ -7,6 +7,12 @@ directions (and, for full fine-tuning, how low-rank the unconstrained update tur
 
 The effective rank is exp(entropy of the normalised singular values) (Roy & Vetterli, 2007):
 1 for a rank-one update, k for k equal directions, 0 for an all-zero update.
+
+The W0 alignment is the share of the update's energy that lies in the span of W0's own top-k
+singular directions (left and right, k = ALIGNMENT_K): ||U_k U_k^T dW V_k V_k^T||^2 / ||dW||^2.
+A random update scores about k^2 / (out * in); an update that re-weights the pretrained
+weight's dominant directions scores near 1. NEAT's dW is a function of W0, LoRA's is not,
+so this is where the two can differ even at the same rank.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from neat.inference import load_run_model, read_labels, read_spec, seeded_base_m
 # `.layer.3.` (BERT, ViT), `.layers.3.` (Llama), `.h.3.` (GPT-2), `.blocks.3.` (many vision models)
 _LAYER_INDEX = re.compile(r"(?:^|\.)(?:layer|layers|h|block|blocks)\.(\d+)(?:\.|$)")
 _PEFT_PREFIX = "base_model.model."
+ALIGNMENT_K = 8
 
 
 def layer_index(module_name: str) -> int | None:
@@ -31,10 +38,28 @@ def layer_index(module_name: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
+def w0_alignment(delta: torch.Tensor, w0: torch.Tensor, k: int = ALIGNMENT_K) -> float:
+    """Share of ||dW||^2 inside the span of W0's top-k left and right singular vectors."""
+    total = delta.pow(2).sum()
+    if total <= 0:
+        return 0.0
+    u, _, vh = torch.linalg.svd(w0.float(), full_matrices=False)
+    u_k, v_k = u[:, :k], vh[:k].t()
+    inside = u_k.t() @ delta @ v_k  # coordinates of dW in the top-k x top-k block
+    return (inside.pow(2).sum() / total).item()
+
+
 def describe_delta(
-    module: str, delta: torch.Tensor, shape: tuple[int, int], max_singular_values: int = 64
+    module: str,
+    delta: torch.Tensor,
+    shape: tuple[int, int],
+    max_singular_values: int = 64,
+    w0: torch.Tensor | None = None,
 ) -> dict:
-    """Norm, leading singular values and effective rank of one update matrix."""
+    """Norm, leading singular values, effective rank (and W0 alignment) of one update matrix.
+
+    `delta` and `w0` are in (out, in) layout.
+    """
     delta = delta.detach().float()
     singular = torch.linalg.svdvals(delta)  # descending
     top = singular[0].item() if singular.numel() else 0.0
@@ -47,6 +72,7 @@ def describe_delta(
         "singular_values": singular[:max_singular_values].tolist(),
         "effective_rank": effective_rank(singular),
         "numerical_rank": int((singular > tolerance).sum().item()) if top > 0 else 0,
+        "w0_alignment": w0_alignment(delta, w0) if w0 is not None else None,
     }
 
 
@@ -59,8 +85,17 @@ def effective_rank(singular_values: torch.Tensor) -> float:
     return math.exp(-(p * p.log()).sum().item())
 
 
-def _adapter_deltas(model: torch.nn.Module) -> Iterator[tuple[str, torch.Tensor, tuple[int, int]]]:
-    """(name, dW, (out, in)) for every NEAT/PEANuT or LoRA layer of a PEFT model."""
+def _out_in(module: torch.nn.Module, weight: torch.Tensor) -> torch.Tensor:
+    """A weight in (out, in) layout (GPT-2's Conv1D stores (in, out))."""
+    from transformers.pytorch_utils import Conv1D
+
+    return weight.t() if isinstance(module, Conv1D) else weight
+
+
+def _adapter_deltas(
+    model: torch.nn.Module,
+) -> Iterator[tuple[str, torch.Tensor, tuple[int, int], torch.Tensor]]:
+    """(name, dW, (out, in), W0) for every NEAT/PEANuT or LoRA layer of a PEFT model."""
     from peft.tuners.lora import LoraLayer
     from peft.tuners.peanut.layer import PeanutLayer
 
@@ -73,14 +108,16 @@ def _adapter_deltas(model: torch.nn.Module) -> Iterator[tuple[str, torch.Tensor,
             continue
         for adapter in adapters:
             label = name.removeprefix(_PEFT_PREFIX) + ("" if adapter == "default" else f" [{adapter}]")
-            yield label, module.get_delta_weight(adapter), (module.out_features, module.in_features)
+            base = module.get_base_layer()
+            delta = _out_in(base, module.get_delta_weight(adapter))
+            yield label, delta, (module.out_features, module.in_features), _out_in(base, base.weight)
 
 
 def _matches(name: str, targets) -> bool:
     return any(name == t or name.endswith("." + t) for t in targets)
 
 
-def _full_deltas(output_dir: Path, spec) -> Iterator[tuple[str, torch.Tensor, tuple[int, int]]]:
+def _full_deltas(output_dir: Path, spec) -> Iterator[tuple[str, torch.Tensor, tuple[int, int], torch.Tensor]]:
     """W_finetuned - W_base on the target modules (the spec's, else the query/value defaults)."""
     from transformers.pytorch_utils import Conv1D
 
@@ -96,10 +133,8 @@ def _full_deltas(output_dir: Path, spec) -> Iterator[tuple[str, torch.Tensor, tu
         base = base_modules.get(name)
         if base is None or base.weight.shape != module.weight.shape:
             continue
-        out_in = (
-            tuple(module.weight.shape) if isinstance(module, torch.nn.Linear) else module.weight.shape[::-1]
-        )
-        yield name, module.weight - base.weight, out_in
+        delta = _out_in(module, module.weight - base.weight)
+        yield name, delta, tuple(delta.shape), _out_in(base, base.weight)
 
 
 def delta_spectrum(output_dir: str | Path, max_singular_values: int = 64, predictor=None) -> list[dict]:
@@ -115,7 +150,10 @@ def delta_spectrum(output_dir: str | Path, max_singular_values: int = 64, predic
         else:
             model = predictor.model if predictor is not None else load_run_model(out, spec)
             deltas = _adapter_deltas(model)
-        return [describe_delta(name, delta, shape, max_singular_values) for name, delta, shape in deltas]
+        return [
+            describe_delta(name, delta, shape, max_singular_values, w0=w0)
+            for name, delta, shape, w0 in deltas
+        ]
 
 
 def layer_norms(spectrum: list[dict]) -> list[tuple[int | None, str, float]]:

@@ -82,9 +82,11 @@ def ranks_table(rows_by_job: dict[str, list[dict]]) -> pd.DataFrame:
                     "‖dW‖_F": round(float(row["fro_norm"]), 5),
                     "σ1": round(top, 5),
                     "effective rank": round(float(row.get("effective_rank", 0.0)), 2),
+                    "W0 alignment": round(float(row.get("w0_alignment") or 0.0), 3),
                 }
             )
-    return pd.DataFrame(records, columns=["job", "module", "shape", "‖dW‖_F", "σ1", "effective rank"])
+    columns = ["job", "module", "shape", "‖dW‖_F", "σ1", "effective rank", "W0 alignment"]
+    return pd.DataFrame(records, columns=columns)
 
 
 def headline(rows_by_job: dict[str, list[dict]], ranks: dict[str, int]) -> str:
@@ -94,15 +96,20 @@ def headline(rows_by_job: dict[str, list[dict]], ranks: dict[str, int]) -> str:
     for label, rows in rows_by_job.items():
         eff = [float(r.get("effective_rank", 0)) for r in rows]
         norm = [float(r["fro_norm"]) for r in rows]
+        align = [float(r.get("w0_alignment") or 0.0) for r in rows]
         r = ranks.get(label)
         parts.append(
             f"- **{label}**: {len(rows)} adapted modules, mean ‖dW‖_F {np.mean(norm):.4g}, "
-            f"mean effective rank {np.mean(eff):.1f}" + (f" (adapter rank r={r})" if r else "")
+            f"mean effective rank {np.mean(eff):.1f}"
+            + (f" (adapter rank r={r})" if r else "")
+            + f", mean W0 alignment {np.mean(align):.3f}"
         )
     return "\n".join(parts) + (
         "\n\nBoth updates have rank at most r. LoRA learns both factors freely (dW = BA); NEAT computes "
         "its update from the frozen weights through a small nonlinear network (dWᵀ = act(W0ᵀAᵀ)Bᵀ), so "
-        "what it can change is tied to W0's own structure. A flatter spectrum (higher effective rank) "
+        "what it can change is tied to W0's own structure. W0 alignment is the share of the update lying "
+        "in W0's own top-8 singular directions (a random update scores near 0, one that re-weights W0's "
+        "dominant directions near 1). A flatter spectrum (higher effective rank) "
         "means the update spreads over more of its r directions; the per-layer norms show where in the "
         "network the model changed most."
     )

@@ -91,6 +91,7 @@ def test_neat_spectrum_one_entry_per_adapted_module(runs, depth):
         assert entry["fro_norm"] > 0
         # dW = act(W0^T A^T ...) B^T has rank <= r through B, whatever the depth.
         assert entry["numerical_rank"] <= R and 1.0 <= entry["effective_rank"] <= R + 1e-6
+        assert 0.0 <= entry["w0_alignment"] <= 1.0 + 1e-6
         delta = modules[f"base_model.model.{entry['module']}"].get_delta_weight("default")
         assert entry["fro_norm"] == pytest.approx(delta.norm().item(), rel=1e-5)
     assert delta_spectrum(run, predictor=predictor) == spectrum
@@ -106,6 +107,7 @@ def test_lora_spectrum_rank_is_at_most_r(runs):
         assert int((values > values[0] * 1e-5).sum()) <= R
         assert entry["numerical_rank"] <= R
         assert 0.0 < entry["effective_rank"] <= R + 1e-6
+        assert 0.0 <= entry["w0_alignment"] <= 1.0 + 1e-6
 
 
 def test_full_fine_tuning_spectrum_is_the_weight_difference(runs):
@@ -246,3 +248,17 @@ def test_exports_of_an_unfinished_run_are_user_errors(tmp_path):
         adapter_zip(tmp_path)
     with pytest.raises(ModelLoadError, match="adapter/ is missing"):
         merged_zip(tmp_path)
+
+
+def test_w0_alignment_separates_updates_along_w0_from_random_ones():
+    from neat.insight import w0_alignment
+
+    torch.manual_seed(0)
+    w0 = torch.randn(64, 48)
+    u, s, vh = torch.linalg.svd(w0, full_matrices=False)
+    along = u[:, :3] @ torch.diag(s[:3]) @ vh[:3]  # re-weights W0's top directions only
+    assert w0_alignment(along, w0, k=8) == pytest.approx(1.0, abs=1e-5)
+    assert w0_alignment(0.5 * w0, w0, k=48) == pytest.approx(1.0, abs=1e-5)
+    random = torch.randn(64, 48)
+    assert w0_alignment(random, w0, k=8) < 0.1  # about 8*8 / (64*48) = 0.02 expected
+    assert w0_alignment(torch.zeros(64, 48), w0) == 0.0
