@@ -135,8 +135,8 @@ def test_presets():
     spec, errors = validate_form(demo)
     assert errors == []
     assert spec.model.name_or_path == "embedded:minilm" and spec.dataset.source == "rotten_tomatoes"
-    assert spec.dataset.max_rows == 400 and spec.training.batch_size == 16 and spec.training.max_length == 64
-    assert 20 <= spec.training.max_steps <= 40
+    assert spec.dataset.max_rows == 1200 and spec.training.batch_size == 16 and spec.training.max_length == 64
+    assert spec.training.max_steps == 60
     # a preset keeps what it does not set
     assert apply_preset("NEAT-L", {**FORM_DEFAULTS, "seed": 7})["seed"] == 7
     with pytest.raises(ValueError):

@@ -288,7 +288,7 @@ def test_quick_cpu_demo_and_a_screenshot_of_every_tab(page, store):
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.click("#preset-quick-cpu-demo")
     expect(page.locator("#data-report")).to_contain_text("12,808 rows", timeout=60_000)
-    expect(field(page, "max-steps")).to_have_value("30")
+    expect(field(page, "max-steps")).to_have_value("60")
     page.locator("#compare-lora").get_by_text("Compare with LoRA at equal budget").click()
     expect(page.locator("#param-budget")).to_contain_text("NEAT (r=8, depth 0)")
     page.screenshot(path=str(SCREENSHOTS / "train.png"), full_page=True)
