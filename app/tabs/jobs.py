@@ -246,6 +246,21 @@ def _safe_jobs() -> tuple[list[dict], str]:
         return [], f"⚠ Cannot read the job list: {backend.user_message(exc)}"
 
 
+def _curve_plot(title: str, elem_id: str, y_title: str | None = None) -> gr.LinePlot:
+    """One of the job's live charts: a line per series over steps (or epochs)."""
+    return gr.LinePlot(
+        _empty_plot_frame(),
+        x="x",
+        y="value",
+        color="series",
+        title=title,
+        x_title="step",
+        y_title=y_title,
+        elem_id=elem_id,
+        height=260,
+    )
+
+
 def build(timer: gr.Timer) -> JobsTab:
     gr.Markdown("All jobs, newest first; the list refreshes by itself. Click a row or pick a job below.")
     notice = gr.Markdown("", elem_id="jobs-notice")
@@ -269,37 +284,9 @@ def build(timer: gr.Timer) -> JobsTab:
         delete_btn = gr.Button("Delete", elem_id="job-delete", size="sm")
     action_status = gr.Markdown("", elem_id="job-action-status")
     with gr.Row():
-        loss_plot = gr.LinePlot(
-            _empty_plot_frame(),
-            x="x",
-            y="value",
-            color="series",
-            title="Loss",
-            x_title="step",
-            y_title="loss",
-            elem_id="loss-plot",
-            height=260,
-        )
-        metrics_plot = gr.LinePlot(
-            _empty_plot_frame(),
-            x="x",
-            y="value",
-            color="series",
-            title="Evaluation metrics",
-            x_title="step",
-            elem_id="metrics-plot",
-            height=260,
-        )
-        lr_plot = gr.LinePlot(
-            _empty_plot_frame(),
-            x="x",
-            y="value",
-            color="series",
-            title="Learning rate",
-            x_title="step",
-            elem_id="lr-plot",
-            height=260,
-        )
+        loss_plot = _curve_plot("Loss", "loss-plot", y_title="loss")
+        metrics_plot = _curve_plot("Evaluation metrics", "metrics-plot")
+        lr_plot = _curve_plot("Learning rate", "lr-plot")
     with gr.Row():
         logs = gr.Code(
             "",
