@@ -65,7 +65,7 @@ class WorkerProcess:
 
     def start(self) -> None:
         cmd = [sys.executable, "-m", "jobs.worker", "--workers", str(self.workers)]
-        self.proc = subprocess.Popen(cmd, env=os.environ.copy())
+        self.proc = subprocess.Popen(cmd, env=os.environ.copy(), preexec_fn=_terminate_with_parent)
         log.info("started worker (pid %s): %s", self.proc.pid, " ".join(cmd))
 
     def problem(self) -> str | None:
@@ -90,6 +90,21 @@ class WorkerProcess:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
+
+
+def _terminate_with_parent() -> None:
+    """In the worker child (Linux): get SIGTERM when the app dies, however it dies.
+
+    The app stops its worker on a clean exit, but a crash or `kill -9` of the app would
+    otherwise leave an orphan worker holding the queue. SIGTERM makes the worker end its job
+    `interrupted` (resumable), as on any worker shutdown.
+    """
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux/glibc: the clean-exit path still applies
+        pass
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -81,3 +81,35 @@ def test_worker_problem_is_reported_only_when_jobs_wait(monkeypatch):
     worker.proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     assert backend.worker_notice(queued) == ""
     worker.stop()
+
+
+def test_worker_child_dies_with_a_killed_app(tmp_path):
+    """kill -9 of the app must not leave an orphan worker: the child gets SIGTERM."""
+    import os
+    import signal
+    import time
+
+    parent_code = (
+        "import subprocess, sys, time\n"
+        "from app.__main__ import _terminate_with_parent\n"
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'],"
+        " preexec_fn=_terminate_with_parent)\n"
+        "print(child.pid, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", parent_code], stdout=subprocess.PIPE, text=True)
+    child_pid = int(parent.stdout.readline())
+    parent.send_signal(signal.SIGKILL)
+    parent.wait(10)
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        try:
+            state = open(f"/proc/{child_pid}/stat").read().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            break
+        if state == "Z":  # dead, waiting for its new parent to reap it
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(child_pid, signal.SIGKILL)
+        raise AssertionError("the child outlived its killed parent")
