@@ -343,10 +343,13 @@ def prepare(ds: Dataset, spec, source: str, where: str = "the dataset") -> Datas
     return ds
 
 
-def load_splits(spec) -> tuple[Dataset, Dataset]:
-    """(train, validation) for a spec: max_rows applied, split seeded and stratified by label."""
+def load_splits(spec, raw: Dataset | None = None) -> tuple[Dataset, Dataset]:
+    """(train, validation) for a spec: max_rows applied, split seeded and stratified by label.
+
+    `raw`: the spec's dataset already loaded with load_raw (saves reading it twice).
+    """
     d, seed = spec.dataset, spec.training.seed
-    ds = prepare(load_raw(d.source, d.hub_split), spec, d.source)
+    ds = prepare(raw if raw is not None else load_raw(d.source, d.hub_split), spec, d.source)
     if len(ds) == 0:
         raise DatasetError(f"the dataset {d.source} has no rows")
     if d.max_rows and len(ds) > d.max_rows:

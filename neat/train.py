@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 from transformers import EarlyStoppingCallback, PrinterCallback, Trainer, TrainingArguments, set_seed
 
-from neat.data import load_splits
+from neat.data import load_raw, load_splits
 from neat.data_check import check_dataset
 from neat.errors import OutOfMemoryError, TrainingStopped, UserError
 from neat.events import PrintListener, TrainingListener
@@ -136,10 +136,12 @@ def run(
     try:
         processor = load_processor(spec)
         # The check rejects unusable data with a clear reason before any model work starts.
-        report = check_dataset(spec, tokenizer=None if spec.task == "image-classification" else processor)
+        raw = load_raw(spec.dataset.source, spec.dataset.hub_split)
+        tokenizer = None if spec.task == "image-classification" else processor
+        report = check_dataset(spec, tokenizer=tokenizer, raw=raw)
         for warning in report.warnings:
             bridge.message(f"dataset check: {warning}", level="warning")
-        train_raw, eval_raw = load_splits(spec)
+        train_raw, eval_raw = load_splits(spec, raw=raw)
         info = label_info(spec, train_raw, eval_raw)
         task = prepare_task(spec, processor, train_raw, eval_raw, info)
         bridge.message(f"data: {len(task.train)} training rows, {len(task.eval)} validation rows")
