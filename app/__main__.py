@@ -25,7 +25,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m app",
         description="NEAT Studio: fine-tune pretrained models with NEAT in the browser.",
         epilog="Environment: NEAT_HOME (data folder, default ~/.neat-studio), NEAT_AUTH=user:password "
-        "(turns on the login page; several as u1:p1,u2:p2), NEAT_MAX_UPLOAD_MB (default "
+        "(turns on the login page; several as u1:p1,u2:p2; each account sees its own jobs), "
+        "NEAT_ADMINS=u1,u2 (accounts that see every job), NEAT_DATA_DIRS=/data:/srv/sets (server "
+        "folders the app may read besides NEAT_HOME/uploads), NEAT_MAX_UPLOAD_MB (default "
         f"{config.DEFAULT_MAX_UPLOAD_MB}), NEAT_DB_URL and NEAT_QUEUE_URL (see jobs/config.py).",
     )
     parser.add_argument(
@@ -47,6 +49,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--workers", type=int, default=1, help="jobs the started worker trains at the same time (default 1)"
+    )
+    parser.add_argument(
+        "--allow-remote-code",
+        action="store_true",
+        help="let jobs load models that run their own Python code (trust_remote_code); off by default, "
+        "never for uploaded folders, and never inside the app process (also NEAT_ALLOW_REMOTE_CODE=1)",
     )
     parser.add_argument(
         "--share",
@@ -122,6 +130,10 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.setdefault(name, "1" if name.startswith("HF") else "False")
     home = config.neat_home()  # created now, so the worker and the UI agree on it
     os.environ["NEAT_HOME"] = str(home)
+    if args.allow_remote_code:
+        from app.access import REMOTE_CODE_ENV
+
+        os.environ[REMOTE_CODE_ENV] = "1"
 
     from app import backend
     from app.ui import build_app, launch_kwargs
@@ -142,17 +154,27 @@ def main(argv: list[str] | None = None) -> int:
     threading.Thread(target=warm_up, name="warm-up", daemon=True).start()
     demo.queue(default_concurrency_limit=4)
     print(f"NEAT Studio: http://{args.host}:{args.port}  (data in {home})", flush=True)
+    login = None
+    if auth:
+        from starlette.middleware import Middleware
+
+        from app.login import Authenticator, ClientAddressMiddleware
+
+        login = {
+            "auth": Authenticator(auth),
+            "app_kwargs": {"middleware": [Middleware(ClientAddressMiddleware)]},
+        }
     try:
         demo.launch(
             server_name=args.host,
             server_port=args.port,
             share=args.share,
-            auth=auth,
             auth_message="NEAT Studio: sign in (NEAT_AUTH)" if auth else None,
             max_file_size=config.max_upload_bytes(),
             allowed_paths=[str(config.exports_dir())],
             footer_links=["gradio"],
             run_history=False,
+            **(login or {}),
             **launch_kwargs(),
         )
     except KeyboardInterrupt:

@@ -27,12 +27,24 @@ def _api():
     return api
 
 
-def list_jobs() -> list[dict]:
-    return _api().list_jobs()
+def _viewer(viewer):
+    from app.access import viewer_of
+
+    return viewer if viewer is not None else viewer_of(None)
 
 
-def get_job(job_id: int) -> dict:
-    return _api().get_job(int(job_id))
+def list_jobs(viewer=None) -> list[dict]:
+    """The jobs `viewer` (an app.access.Viewer; None: no request) may see, newest first."""
+    viewer = _viewer(viewer)
+    return _api().list_jobs(owner=None if viewer.sees_all else (viewer.name or "\0"))
+
+
+def get_job(job_id: int, viewer=None) -> dict:
+    """One job, if `viewer` may see it; another account's job reads as one that does not exist."""
+    job = _api().get_job(int(job_id))
+    if not _viewer(viewer).may_see(job):
+        raise _api().JobNotFound(f"job {int(job_id)} does not exist")
+    return job
 
 
 def job_spec(job: dict) -> RunSpec | None:
@@ -40,12 +52,14 @@ def job_spec(job: dict) -> RunSpec | None:
     return RunSpec.from_dict(spec) if isinstance(spec, dict) else None
 
 
-def get_metrics(job_id: int) -> list[dict]:
+def get_metrics(job_id: int, viewer=None) -> list[dict]:
     """Metric points as dicts with step, epoch, split, name, value."""
+    get_job(job_id, viewer)
     return _api().get_metrics(int(job_id))
 
 
-def get_logs(job_id: int, tail: int = 200) -> str:
+def get_logs(job_id: int, tail: int = 200, viewer=None) -> str:
+    get_job(job_id, viewer)
     lines = []
     for item in _api().get_logs(int(job_id), tail=tail):
         try:
@@ -70,19 +84,34 @@ def worker_notice(jobs: list[dict]) -> str:
     return f"⚠ {problem}" if problem else ""
 
 
-def submit(spec: RunSpec) -> int:
-    return int(_api().submit(spec))
+def _allowed(specs: list[RunSpec]) -> None:
+    """Refuse what the app may not queue (remote code it may not run, paths it may not read)."""
+    from app.access import spec_problems
+    from neat.errors import SpecError
+
+    problems = [p for spec in specs for p in spec_problems(spec)]
+    if problems:
+        raise SpecError(problems)
 
 
-def submit_many(specs: list[RunSpec], name: str) -> list[int]:
+def submit(spec: RunSpec, viewer=None) -> int:
+    _allowed([spec])
+    return int(_api().submit(spec, owner=_viewer(viewer).name))
+
+
+def submit_many(specs: list[RunSpec], name: str, viewer=None) -> list[int]:
     """Linked jobs (a sweep) that the Compare tab can show together."""
-    return [int(i) for i in _api().submit_sweep(specs, name)]
+    _allowed(specs)
+    return [int(i) for i in _api().submit_sweep(specs, name, owner=_viewer(viewer).name)]
 
 
-def job_action(action: str, job_id: int):
-    """cancel / resume / retry / delete; returns what jobs.api returns (e.g. a new job id)."""
+def job_action(action: str, job_id: int, viewer=None):
+    """cancel / resume / retry / delete of a job `viewer` may see; returns what jobs.api returns."""
     if action not in ("cancel", "resume", "retry", "delete"):
         raise ValueError(action)
+    job = get_job(job_id, viewer)
+    if action in ("resume", "retry") and (spec := job_spec(job)) is not None:
+        _allowed([spec])  # e.g. remote code switched off since the job was queued
     return getattr(_api(), action)(int(job_id))
 
 
@@ -100,6 +129,10 @@ def describe_linear_modules(
     """(name, in, out) of the model's linear layers that an adapter may target (not the task head)."""
     from neat.budget import describe_linear_modules as describe
 
+    if trust_remote_code:
+        from app.access import no_remote_code_here
+
+        raise no_remote_code_here()
     return describe(name_or_path, task, trust_remote_code)
 
 
@@ -110,6 +143,10 @@ def param_budget(
     from neat.budget import param_budget as budget
     from neat.spec import MethodSpec
 
+    if trust_remote_code:
+        from app.access import no_remote_code_here
+
+        raise no_remote_code_here()
     return budget(
         name_or_path, task, MethodSpec(**method), num_labels=num_labels, trust_remote_code=trust_remote_code
     )
@@ -178,8 +215,12 @@ class PredictorCache:
     def _load(self, folder: str):
         if self._loader is not None:
             return self._loader(folder)
-        from neat.inference import Predictor
+        from neat.inference import Predictor, read_spec
 
+        if read_spec(folder).model.trust_remote_code:  # its model code would run in this process
+            from app.access import no_remote_code_here
+
+            raise no_remote_code_here()
         return Predictor.load(folder)
 
     def get(self, folder: str | Path):

@@ -1,6 +1,6 @@
 """Command line for the job queue (a worker runs them: `python -m jobs.worker`).
 
-python -m jobs submit RUN.yaml [--priority P]
+python -m jobs submit RUN.yaml [--priority P] [--no-check]
 python -m jobs list [--status S]
 python -m jobs show ID
 python -m jobs logs ID [--follow] [--tail N]
@@ -54,6 +54,17 @@ def _short(text: str | None, width: int = 60) -> str:
 
 def cmd_submit(args) -> int:
     spec = RunSpec.load(args.spec)
+    if not args.no_check:  # the pre-queue check the UI's Start and `neat.train --check` run
+        from neat.prequeue import check_run
+
+        result = check_run(spec)
+        for warning in result.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+        if result.errors:
+            for error in result.errors:
+                print(f"error: {error}", file=sys.stderr)
+            print("nothing was queued (--no-check skips the check)", file=sys.stderr)
+            return 1
     job_id = api.submit(spec, priority=args.priority)
     print(f"submitted job {job_id} ({spec.name}); run `python -m jobs.worker` to train it")
     return 0
@@ -173,6 +184,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("submit", help="queue a run spec (YAML)")
     p.add_argument("spec")
     p.add_argument("--priority", type=int, default=0, help="higher runs first (default 0)")
+    p.add_argument(
+        "--no-check", action="store_true", help="queue without the pre-queue check of the model and data"
+    )
     p.set_defaults(func=cmd_submit)
     p = sub.add_parser("list", help="list jobs, newest first")
     p.add_argument(

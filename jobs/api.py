@@ -21,6 +21,7 @@ __all__ = [
     "JobNotFound",
     "JobStateError",
     "QueueUnavailable",
+    "StoreUnavailable",
     "cancel",
     "delete",
     "get_job",
@@ -41,6 +42,23 @@ class QueueUnavailable(UserError):
     """The job is stored but its id could not be put on the queue (e.g. Redis is down)."""
 
 
+class StoreUnavailable(UserError):
+    """The job store refused the write (disk full, database down); nothing was queued."""
+
+
+def _write(write, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    """A store write for a new job or sweep, with a store failure (e.g. a full disk) as one line."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        return write(*args, **kwargs)
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        if "disk" in reason.lower() and "full" in reason.lower():
+            reason = f"disk full ({reason})"
+        raise StoreUnavailable(f"could not save the job: {reason}; nothing was queued") from exc
+
+
 def _as_spec(spec: RunSpec | dict[str, Any]) -> RunSpec:
     spec = spec if isinstance(spec, RunSpec) else RunSpec.from_dict(spec)
     return spec.validate()
@@ -57,25 +75,34 @@ def _enqueue(job: dict[str, Any]) -> None:
         ) from exc
 
 
-def submit(spec: RunSpec | dict[str, Any], priority: int = 0, sweep: int | None = None) -> int:
+def submit(
+    spec: RunSpec | dict[str, Any], priority: int = 0, sweep: int | None = None, owner: str | None = None
+) -> int:
     """Validate `spec` (raises SpecError naming every bad field), store it as a queued job and
-    enqueue it. Higher `priority` runs first. Returns the job id."""
+    enqueue it. Higher `priority` runs first; `owner` is the account that queues it (None from
+    the CLI or without login). Returns the job id."""
     spec = _as_spec(spec)
-    job = store.create_job(spec.to_dict(), name=spec.name, priority=priority, sweep_id=sweep)
+    job = _write(
+        store.create_job, spec.to_dict(), name=spec.name, priority=priority, sweep_id=sweep, owner=owner
+    )
     _enqueue(job)
     return job["id"]
 
 
-def submit_sweep(specs: list[RunSpec | dict[str, Any]], name: str, priority: int = 0) -> list[int]:
+def submit_sweep(
+    specs: list[RunSpec | dict[str, Any]], name: str, priority: int = 0, owner: str | None = None
+) -> list[int]:
     """Submit several specs as one named sweep; all are validated before any is queued."""
     checked = [_as_spec(spec) for spec in specs]
-    sweep = store.create_sweep(name)
-    return [submit(spec, priority=priority, sweep=sweep["id"]) for spec in checked]
+    sweep = _write(store.create_sweep, name)
+    return [submit(spec, priority=priority, sweep=sweep["id"], owner=owner) for spec in checked]
 
 
-def list_jobs(status: str | None = None, sweep: int | None = None, limit: int | None = None) -> list[dict]:
-    """Jobs, newest first (optionally only one status or one sweep)."""
-    return store.list_jobs(status=status, sweep_id=sweep, limit=limit)
+def list_jobs(
+    status: str | None = None, sweep: int | None = None, limit: int | None = None, owner: str | None = None
+) -> list[dict]:
+    """Jobs, newest first (optionally only one status, one sweep or one owner's)."""
+    return store.list_jobs(status=status, sweep_id=sweep, limit=limit, owner=owner)
 
 
 def get_job(job_id: int) -> dict[str, Any]:
@@ -122,8 +149,14 @@ def retry(job_id: int) -> int:
     if job["status"] not in RETRYABLE:
         raise JobStateError(f"job {job_id} is {job['status']}; wait for it to end (or cancel it) first")
     spec = _as_spec(job["spec"])
-    new = store.create_job(
-        spec.to_dict(), name=job["name"], priority=job["priority"], sweep_id=job["sweep_id"], retry_of=job_id
+    new = _write(
+        store.create_job,
+        spec.to_dict(),
+        name=job["name"],
+        priority=job["priority"],
+        sweep_id=job["sweep_id"],
+        retry_of=job_id,
+        owner=job.get("owner"),
     )
     store.add_event(new["id"], f"retry of job {job_id}")
     _enqueue(new)

@@ -9,6 +9,7 @@ shut down mid-run. Whatever happens, the worker lives on and takes the next job.
 from __future__ import annotations
 
 import logging
+import time
 import traceback
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,42 @@ log = logging.getLogger("jobs.runner")
 
 OOM_HINT = "try a smaller training.batch_size or training.max_length, or a smaller model"
 TRACEBACK_LINES = 30
+DISK_FULL_RETRIES = 30  # one a second: the store may sit on the disk that filled up
+LOW_SPACE_BYTES = 16 * 2**20
+
+
+def disk_full(exc: BaseException, output_dir: Path) -> str | None:
+    """ "disk full (no space left on PATH)" when `exc` comes from a full disk, else None.
+
+    An OSError with ENOSPC anywhere in the chain says so; torch and safetensors report a failed
+    write in other words, so a write error with (almost) no space left on the run's disk counts.
+    """
+    import errno
+    import shutil
+
+    seen, chain = set(), exc
+    while chain is not None and id(chain) not in seen:
+        seen.add(id(chain))
+        if isinstance(chain, OSError) and chain.errno == errno.ENOSPC:
+            return f"disk full (no space left on {chain.filename or output_dir})"
+        if "no space left" in str(chain).lower():
+            return f"disk full (no space left on {output_dir})"
+        chain = chain.__cause__ or chain.__context__
+    write_error = isinstance(exc, OSError) or "write" in str(exc).lower()
+    try:
+        low = (
+            shutil.disk_usage(output_dir if output_dir.exists() else output_dir.parent).free < LOW_SPACE_BYTES
+        )
+    except OSError:
+        low = False
+    return f"disk full (no space left on {output_dir})" if write_error and low else None
+
+
+def _safe_flush(listener: JobListener) -> None:
+    try:
+        listener.flush()
+    except Exception:  # noqa: BLE001 - the points stay in metrics.jsonl for a resume to backfill
+        log.warning("job %s: could not store the last metric points", listener.job_id)
 
 
 def execute(job: dict[str, Any], host: str, pid: int) -> str:
@@ -38,6 +75,11 @@ def execute(job: dict[str, Any], host: str, pid: int) -> str:
             _finish(job_id, host, pid, "interrupted", "the worker was shut down while training")
             raise
         except BaseException as exc:  # noqa: B036 - every failure must end the job, not the worker
+            full = disk_full(exc, output_dir)
+            if full is not None:  # free what the failed save took, so the end can be recorded
+                remove_incomplete_checkpoints(output_dir)
+                _safe_flush(listener)
+                return _finish(job_id, host, pid, "failed", full, retries=DISK_FULL_RETRIES)
             listener.flush()
             return _on_error(job_id, host, pid, exc, listener)
         listener.flush()
@@ -113,12 +155,23 @@ def _out_of_memory(exc: BaseException) -> str | None:
     return None
 
 
-def _finish(job_id: int, host: str, pid: int, status: str, error: str | None, **fields: Any) -> str:
-    try:
-        store.set_status(job_id, status, error=error, owner=(host, pid), **fields)
-    except JobStateError as exc:  # declared dead, deleted or re-claimed meanwhile
-        log.warning("job %s ended %s but could not record it: %s", job_id, status, exc)
-        return "lost"
+def _finish(
+    job_id: int, host: str, pid: int, status: str, error: str | None, retries: int = 0, **fields: Any
+) -> str:
+    from sqlalchemy.exc import OperationalError
+
+    for attempt in range(retries + 1):
+        try:
+            store.set_status(job_id, status, error=error, owner=(host, pid), **fields)
+            break
+        except JobStateError as exc:  # declared dead, deleted or re-claimed meanwhile
+            log.warning("job %s ended %s but could not record it: %s", job_id, status, exc)
+            return "lost"
+        except OperationalError as exc:  # e.g. the store's own disk is full: wait for space
+            if attempt == retries:
+                raise
+            log.warning("job %s: could not record %s yet (%s); retrying", job_id, status, exc.orig)
+            time.sleep(1.0)
     _safe_event(job_id, status if error is None else f"{status}: {error}", "error" if error else "info")
     log.info("job %s %s%s", job_id, status, f": {error}" if error else "")
     return status

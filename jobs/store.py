@@ -90,8 +90,11 @@ def create_job(
     priority: int = 0,
     sweep_id: int | None = None,
     retry_of: int | None = None,
+    owner: str | None = None,
 ) -> dict[str, Any]:
-    """Insert a `queued` job; its output dir is NEAT_HOME/runs/<id>-<slug of name>."""
+    """Insert a `queued` job; its output dir is NEAT_HOME/runs/<id>-<slug of name>.
+
+    `owner`: the signed-in account that queued it (None from the CLI or without login)."""
     name = name or str(spec.get("name") or "run")
     with session(write=True) as s:
         job = Job(
@@ -101,6 +104,7 @@ def create_job(
             priority=int(priority),
             sweep_id=sweep_id,
             retry_of=retry_of,
+            owner=owner,
             created_at=utcnow(),
             progress=0.0,
             cancel_requested=False,
@@ -123,10 +127,15 @@ def get_job(job_id: int) -> dict[str, Any]:
 
 
 def list_jobs(
-    status: str | Iterable[str] | None = None, sweep_id: int | None = None, limit: int | None = None
+    status: str | Iterable[str] | None = None,
+    sweep_id: int | None = None,
+    limit: int | None = None,
+    owner: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Jobs, newest first."""
+    """Jobs, newest first (only `owner`'s when given)."""
     query = select(Job).order_by(Job.id.desc())
+    if owner is not None:
+        query = query.where(Job.owner == owner)
     if status is not None:
         query = query.where(Job.status.in_([status] if isinstance(status, str) else list(status)))
     if sweep_id is not None:

@@ -11,12 +11,13 @@ import hashlib
 import io
 import json
 import math
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from datasets import Dataset, Image
+from datasets import ClassLabel, Dataset, Image, LargeList, List, Value
 
 from neat.data import (
     DISCRETE_TASKS,
@@ -92,6 +93,7 @@ def check_dataset(spec, tokenizer=None, raw: Dataset | None = None) -> DatasetRe
         raise DatasetError(f"the dataset {d.source} has no rows")
     require_columns(ds, spec)
     roles = column_roles(spec)
+    _check_roles(ds, spec, roles)
     report = DatasetReport(
         source=d.source,
         task=spec.task,
@@ -108,12 +110,44 @@ def check_dataset(spec, tokenizer=None, raw: Dataset | None = None) -> DatasetRe
         texts = _text_inputs(ds, roles)
         report.empty_rows = sum(any(not p.strip() for p in parts) for parts in texts)
         report.duplicate_rows = len(texts) - len(set(texts))
+        if spec.task == "causal-lm":
+            _check_responses(ds, roles, report)
         if tokenizer is not None:
             _token_stats(ds, roles, spec, tokenizer, report)
     if d.validation_source:
         _check_validation(spec, ds, report)
     _soft_warnings(report)
     return report
+
+
+def _check_roles(ds: Dataset, spec, roles: dict[str, str]) -> None:
+    """One column per role, and plain values (text, numbers) where the task reads plain values."""
+    if "label" in roles:
+        for other in ("text", "text_pair"):
+            if roles.get(other) == roles["label"]:
+                raise DatasetError(
+                    f"the label column {roles['label']!r} is also the {other.replace('_', ' ')} column; "
+                    "choose the column that holds the classes as labels"
+                )
+    for role in ("text", "text_pair", "label", "prompt", "response"):
+        column = roles.get(role)
+        feature = ds.features.get(column) if column else None
+        if feature is not None and not isinstance(feature, (Value, ClassLabel)):
+            kind = _feature_type(feature)
+            raise DatasetError(
+                f"the {role.replace('_', ' ')} column {column!r} holds nested values ({kind}), "
+                "not plain text or labels; choose a column of plain values or flatten it first"
+            )
+
+
+def _feature_type(feature) -> str:
+    if isinstance(feature, (List, LargeList)):
+        return f"list of {_feature_type(feature.feature)}"
+    if isinstance(feature, dict):
+        return "struct {" + ", ".join(f"{k}: {_feature_type(v)}" for k, v in feature.items()) + "}"
+    if isinstance(feature, Value):
+        return feature.dtype
+    return type(feature).__name__
 
 
 def _dtype_name(feature) -> str:
@@ -132,6 +166,7 @@ def _check_labels(labels: list, column: str, spec, report: DatasetReport) -> Non
             f"label column {column!r} has {len(missing)} empty value(s) (first at row {missing[0]}); "
             "every row needs a label"
         )
+    _refuse_mixed_labels(labels, column)
     report.label_kind = label_kind(labels)
     if not is_discrete(spec, labels):
         values = np.asarray(labels, dtype=float)
@@ -154,6 +189,39 @@ def _check_labels(labels: list, column: str, spec, report: DatasetReport) -> Non
         raise DatasetError(
             f"label column {column!r} has a single class ({str(values[0])!r}); classification needs at "
             "least two classes"
+        )
+    single = [k for k, c in report.label_counts.items() if c == 1]
+    if single:
+        shown = ", ".join(repr(k) for k in single[:10]) + (
+            f", … {len(single) - 10} more" if len(single) > 10 else ""
+        )
+        every = " (every class)" if len(single) == len(values) else ""
+        raise DatasetError(
+            f"label column {column!r}: {len(single)} class(es){every} have a single example ({shown}); each "
+            "class needs at least two rows to be learned and validated. Is it the right column?"
+        )
+
+
+_INTEGER_TEXT = re.compile(r"[+-]?\d+")
+
+
+def _refuse_mixed_labels(labels: list, column: str) -> None:
+    """Integers next to words (`1, 0, "pos", "neg"`) are two labelling schemes, not four classes.
+
+    Files store such a column as text (CSV always, JSON once pandas meets both kinds), so the
+    test is on the values' spelling: whole numbers and other text in one column is an error.
+    """
+    numbers = {str(v).strip() for v in labels if isinstance(v, (int, np.integer)) and not isinstance(v, bool)}
+    words = set()
+    for v in labels:
+        if isinstance(v, str):
+            (numbers if _INTEGER_TEXT.fullmatch(v.strip()) else words).add(v.strip())
+    if numbers and words:
+        ints = ", ".join(sorted(numbers, key=lambda x: int(x))[:5])
+        text = ", ".join(repr(w) for w in sorted(words)[:5])
+        raise DatasetError(
+            f"label column {column!r} mixes two kinds of labels: integers ({ints}) and text ({text}); "
+            "use one kind (e.g. map the numbers to their names) so each class is one label"
         )
 
 
@@ -208,6 +276,31 @@ def _text_inputs(ds: Dataset, roles: dict[str, str]) -> list[tuple[str, ...]]:
     inputs = [r for r in ("text", "text_pair", "prompt", "response") if r in roles]
     columns = [column_values(ds, roles[r]) for r in inputs]
     return [tuple(_text(v) for v in values) for values in zip(*columns)]
+
+
+def _check_responses(ds: Dataset, roles: dict[str, str], report: DatasetReport) -> None:
+    """Responses are what a chat model learns: none at all is an error, some empty a warning."""
+    if "messages" in roles:
+        chats = column_values(ds, roles["messages"])
+        empty = sum(
+            not any(m.get("role") == "assistant" and _text(m.get("content")).strip() for m in chat)
+            for chat in chats
+        )
+        where = f"chat column {roles['messages']!r} (assistant turns)"
+    else:
+        empty = sum(not _text(v).strip() for v in column_values(ds, roles["response"]))
+        where = f"response column {roles['response']!r}"
+    if empty == len(ds):
+        raise DatasetError(f"every response in the {where} is empty: there is nothing to learn")
+    if empty:
+        report.warnings.append(
+            f"{empty:,} of {len(ds):,} row(s) have an empty response in the {where}; they train nothing"
+        )
+
+
+def chat_rows(ds: Dataset, spec, rows: list[int]) -> list[list[dict]]:
+    """The conversations of `rows` as the engine builds them from the spec's columns."""
+    return _chats(ds, column_roles(spec), rows)
 
 
 def _check_messages(rows: list, column: str) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 from transformers import (
     AutoImageProcessor,
@@ -23,8 +25,20 @@ AUTO_MODEL = {
 HEAD_NAMES = ("classifier", "score")
 
 
+def require_config(name: str, path: str, gguf_file: str | None = None) -> None:
+    """A local model folder must hold config.json (or the .gguf named by gguf_file): say so
+    plainly instead of the tokenizer's cut-off error about some other missing file."""
+    folder = Path(path)
+    if folder.is_dir() and not gguf_file and not (folder / "config.json").is_file():
+        raise ModelLoadError(
+            f"model folder {name} holds no config.json: is it a Hugging Face model folder "
+            "(saved with save_pretrained)?"
+        )
+
+
 def _resolved(spec) -> tuple[str, dict]:
     path, extra = resolve_model_path(spec.model.name_or_path, spec.model.gguf_file)
+    require_config(spec.model.name_or_path, path, spec.model.gguf_file)
     extra = dict(extra)
     extra["trust_remote_code"] = spec.model.trust_remote_code
     return path, extra

@@ -138,8 +138,12 @@ class MetricsFile:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         kept = []
         if self._keep is not None and self.path.exists():
-            for line in self.path.read_text(encoding="utf-8").splitlines():
-                if line.strip() and json.loads(line).get("step", 0) <= self._keep:
+            for line in self.path.read_text(encoding="utf-8", errors="replace").splitlines():
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    continue  # a line cut short by a kill or a full disk
+                if isinstance(record, dict) and record.get("step", 0) <= self._keep:
                     kept.append(line)
         self.path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
         self._prepared = True

@@ -296,9 +296,7 @@ def example_spec(task: str) -> RunSpec:
             model=ModelSpec("embedded:smollm2"),
             dataset=DataSpec("chatterbot", ColumnMap(prompt="prompt", response="response")),
             method=MethodSpec("neat", r=8, depth=0, scaling=0.1, target_modules=["q_proj", "v_proj"]),
-            training=TrainingSpec(
-                epochs=1, batch_size=8, learning_rate=2e-3, max_length=128, eval_steps=50
-            ),
+            training=TrainingSpec(epochs=1, batch_size=8, learning_rate=2e-3, max_length=128, eval_steps=50),
         )
     if task in ("image", "image-classification"):
         return RunSpec(

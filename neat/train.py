@@ -248,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
         "--example", choices=["classification", "causal-lm", "image"], help="print a ready-to-run spec"
     )
     parser.add_argument(
-        "--check", action="store_true", help="only check the dataset against the spec and report"
+        "--check", action="store_true", help="only run the pre-queue check (model, targets, data) and report"
     )
     args = parser.parse_args(argv)
     if args.example:
@@ -276,10 +276,18 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _check_only(spec: RunSpec) -> int:
-    spec.validate()
-    tokenizer = None if spec.task == "image-classification" else load_processor(spec)
-    print(check_dataset(spec, tokenizer=tokenizer).summary_markdown())
-    return 0
+    """The pre-queue check (neat/prequeue.py), the same one `jobs submit` and the UI run."""
+    from neat.prequeue import check_run
+
+    result = check_run(spec)
+    if result.report is not None:
+        print(result.report.summary_markdown())
+    for warning in result.warnings:
+        if result.report is None or warning not in result.report.warnings:
+            print(f"warning: {warning}")
+    for error in result.errors:
+        print(f"error: {error}", file=sys.stderr)
+    return 2 if result.errors else 0
 
 
 if __name__ == "__main__":

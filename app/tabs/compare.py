@@ -9,6 +9,7 @@ import gradio as gr
 import pandas as pd
 
 from app import backend
+from app.access import viewer_of
 from app.tabs.jobs import _safe_jobs, best_metric, job_choices, metrics_frame, plot_value
 
 
@@ -137,25 +138,25 @@ def build() -> CompareTab:
         wrap=True,
     )
 
-    def refresh_choices(current):
-        jobs, _ = _safe_jobs()
+    def refresh_choices(current, request: gr.Request):
+        jobs, _ = _safe_jobs(viewer_of(request))
         choices = job_choices(jobs)
         valid = {v for _, v in choices}
         return gr.update(choices=choices, value=[c for c in (current or []) if c in valid])
 
-    def show(ids, metric_name, x):
+    def show(ids, metric_name, x, viewer=None):
         ids = [i for i in (ids or []) if i]
         jobs, points, specs = {}, {}, {}
         for job_id in ids:
             try:
-                job = backend.get_job(int(job_id))
-            except Exception:  # noqa: BLE001 - deleted meanwhile
+                job = backend.get_job(int(job_id), viewer)
+            except Exception:  # noqa: BLE001 - deleted meanwhile (or not this account's)
                 continue
             if not job:
                 continue
             label = f"#{job_id} {job.get('name', '')}"
             jobs[label] = job
-            points[label] = backend.get_metrics(int(job_id))
+            points[label] = backend.get_metrics(int(job_id), viewer)
             specs[label] = job.get("spec") or {}
         names = metric_choices(points)
         metric_name = metric_name if metric_name in names else names[0]
@@ -166,10 +167,10 @@ def build() -> CompareTab:
             gr.update(choices=names, value=metric_name),
         )
 
-    def show_stream(ids, metric_name, x):
+    def show_stream(ids, metric_name, x, request: gr.Request):
         # clear the chart first: Gradio 6's native plots keep the legend of the first data drawn
         yield None, gr.skip(), gr.skip(), gr.skip()
-        yield show(ids, metric_name, x)
+        yield show(ids, metric_name, x, viewer_of(request))
 
     outputs = [plot, finals, diff, metric]
     chosen.change(show_stream, [chosen, metric, x_axis], outputs)

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from app import backend
+from app.access import viewer_of
 from app.tabs.jobs import _safe_jobs, job_choices, plot_value
 
 MAX_SINGULAR_VALUES = 64
@@ -161,8 +162,8 @@ def build() -> InsightTab:
         )
     table = gr.Dataframe(label="Per module", interactive=False, elem_id="insight-table", max_height=300)
 
-    def refresh_choices(current_neat=None, current_lora=None):
-        jobs, _ = _safe_jobs()
+    def refresh_choices(current_neat=None, current_lora=None, request: gr.Request = None):
+        jobs, _ = _safe_jobs(viewer_of(request))
         neat = job_choices(jobs, statuses=("succeeded",), method="neat")
         lora = job_choices(jobs, statuses=("succeeded",), method="lora")
         pick = lambda cur, ch: cur if cur in {v for _, v in ch} else (ch[0][1] if ch else None)  # noqa: E731
@@ -171,7 +172,7 @@ def build() -> InsightTab:
             gr.update(choices=[("(none)", "")] + lora, value=pick(current_lora, lora) or ""),
         )
 
-    def run(neat_id, lora_id, progress=gr.Progress()):
+    def run(neat_id, lora_id, progress=gr.Progress(), viewer=None):
         from neat.insight import delta_spectrum
 
         if not neat_id:
@@ -180,7 +181,10 @@ def build() -> InsightTab:
         for job_id in [neat_id, lora_id]:
             if not job_id:
                 continue
-            job = backend.get_job(int(job_id))
+            try:
+                job = backend.get_job(int(job_id), viewer)
+            except Exception as exc:  # noqa: BLE001 - deleted, or not this account's
+                raise gr.Error(backend.user_message(exc)) from exc
             if not job or not job.get("output_dir"):
                 raise gr.Error(f"Job #{job_id} has no output to analyse.")
             progress(0.3, desc=f"Computing the spectrum of job #{job_id}…")
@@ -200,10 +204,10 @@ def build() -> InsightTab:
             ranks_table(rows_by_job),
         )
 
-    def run_stream(neat_id, lora_id, progress=gr.Progress()):
+    def run_stream(neat_id, lora_id, request: gr.Request, progress=gr.Progress()):
         # clear the charts first: Gradio 6's native plots keep the legend of the first data drawn
         yield gr.skip(), None, None, gr.skip()
-        yield run(neat_id, lora_id, progress)
+        yield run(neat_id, lora_id, progress, viewer_of(request))
 
     analyse.click(run_stream, [neat_select, lora_select], [summary, norms, spectrum, table])
     return InsightTab(refresh=refresh_choices, neat_select=neat_select, lora_select=lora_select)

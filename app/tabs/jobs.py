@@ -11,6 +11,7 @@ import gradio as gr
 import pandas as pd
 
 from app import backend, config
+from app.access import viewer_of
 from app.form import spec_to_form
 
 ACTIVE = ("queued", "running")
@@ -200,12 +201,12 @@ def spec_yaml(job: dict) -> str:
     return spec.to_yaml() if spec else ""
 
 
-def run_action(action: str, job_id) -> str:
-    """Do cancel/resume/retry/delete and say what happened, in words."""
+def run_action(action: str, job_id, viewer=None) -> str:
+    """Do cancel/resume/retry/delete (of a job `viewer` may see) and say what happened, in words."""
     if not job_id:
         return "Select a job first."
     try:
-        result = backend.job_action(action, int(job_id))
+        result = backend.job_action(action, int(job_id), viewer)
     except Exception as exc:  # noqa: BLE001 - e.g. "cannot resume a succeeded job"
         return f"✗ {backend.user_message(exc)}"
     verbs = {"cancel": "Cancel requested for", "resume": "Resuming", "retry": "Retrying", "delete": "Deleted"}
@@ -239,9 +240,9 @@ def plot_value(frame: pd.DataFrame | None):
     return None if frame is None or frame.empty else frame
 
 
-def _safe_jobs() -> tuple[list[dict], str]:
+def _safe_jobs(viewer=None) -> tuple[list[dict], str]:
     try:
-        return backend.list_jobs(), ""
+        return backend.list_jobs(viewer), ""
     except Exception as exc:  # noqa: BLE001 - the store unreachable: say so in the table's place
         return [], f"⚠ Cannot read the job list: {backend.user_message(exc)}"
 
@@ -300,11 +301,11 @@ def build(timer: gr.Timer) -> JobsTab:
         spec = gr.Code("", language="yaml", label="Spec", lines=12, max_lines=20, elem_id="job-spec")
     last_seen = gr.State(None)  # what the detail panes show now, so idle ticks change nothing
 
-    def refresh_table():
-        jobs, problem = _safe_jobs()
+    def refresh_table(request: gr.Request):
+        jobs, problem = _safe_jobs(viewer_of(request))
         return jobs_frame(jobs), gr.update(choices=job_choices(jobs)), problem or backend.worker_notice(jobs)
 
-    def details(job_id, x, seen, force=False):
+    def details(job_id, x, seen, force=False, viewer=None):
         if not job_id:
             return [
                 job_summary({}),
@@ -316,7 +317,7 @@ def build(timer: gr.Timer) -> JobsTab:
                 None,
             ]
         try:
-            job = backend.get_job(int(job_id))
+            job = backend.get_job(int(job_id), viewer)
         except Exception as exc:  # noqa: BLE001 - e.g. deleted meanwhile
             return [
                 f"⚠ {backend.user_message(exc)}",
@@ -337,7 +338,7 @@ def build(timer: gr.Timer) -> JobsTab:
                 "",
                 None,
             ]
-        points = backend.get_metrics(int(job_id))
+        points = backend.get_metrics(int(job_id), viewer)
         stamp = (
             job_id,
             x,
@@ -354,7 +355,7 @@ def build(timer: gr.Timer) -> JobsTab:
         stamp = (*stamp, tuple(tuple(sorted(set(c[k]["series"]))) for k in ("loss", "metrics", "lr")))
         x_title = "epoch" if x == "epoch" else "step"
         try:
-            log_text = backend.get_logs(int(job_id), tail=200)
+            log_text = backend.get_logs(int(job_id), tail=200, viewer=viewer)
         except Exception as exc:  # noqa: BLE001
             log_text = f"(log unavailable: {backend.user_message(exc)})"
         return [
@@ -367,14 +368,14 @@ def build(timer: gr.Timer) -> JobsTab:
             stamp,
         ]
 
-    def details_stream(job_id, x, seen, force=False):
+    def details_stream(job_id, x, seen, force=False, viewer=None):
         """details(), preceded by clearing the charts whose set of lines changed.
 
         Gradio 6's native plots keep the colour legend of the first data they drew: a line
         added later (eval loss after the first evaluation) is not drawn unless the chart was
         cleared (value None) first.
         """
-        out = details(job_id, x, seen, force)
+        out = details(job_id, x, seen, force, viewer)
         new = out[-1]
         if new is not None:
             old_lines = seen[-1] if isinstance(seen, tuple) and len(seen) == len(new) else None
@@ -387,16 +388,20 @@ def build(timer: gr.Timer) -> JobsTab:
     timer.tick(
         refresh_table, None, [table, select, notice], show_progress="hidden", trigger_mode="always_last"
     )
+
+    def details_tick(job_id, x, seen, request: gr.Request):
+        yield from details_stream(job_id, x, seen, viewer=viewer_of(request))
+
     timer.tick(
-        details_stream,
+        details_tick,
         [select, x_axis, last_seen],
         detail_outputs,
         show_progress="hidden",
         trigger_mode="always_last",
     )
 
-    def forced(job_id, x):
-        yield from details_stream(job_id, x, None, force=True)
+    def forced(job_id, x, request: gr.Request):
+        yield from details_stream(job_id, x, None, force=True, viewer=viewer_of(request))
 
     select.change(forced, [select, x_axis], detail_outputs, show_progress="hidden")
     x_axis.change(forced, [select, x_axis], detail_outputs, show_progress="hidden")
@@ -411,14 +416,15 @@ def build(timer: gr.Timer) -> JobsTab:
     table.select(on_row, [table], [select])
 
     def act(action):
-        def handler(job_id, x):
-            message = run_action(action, job_id)
-            jobs, problem = _safe_jobs()
+        def handler(job_id, x, request: gr.Request):
+            viewer = viewer_of(request)
+            message = run_action(action, job_id, viewer)
+            jobs, problem = _safe_jobs(viewer)
             selected = job_id
             if action == "delete" and not message.startswith("✗"):
                 selected = None
             head = [message, jobs_frame(jobs), gr.update(choices=job_choices(jobs), value=selected)]
-            for out in details_stream(selected, x, None, force=True):
+            for out in details_stream(selected, x, None, force=True, viewer=viewer):
                 yield head + out
 
         return handler
@@ -441,7 +447,7 @@ def build(timer: gr.Timer) -> JobsTab:
         select=select,
         clone_btn=clone_btn,
         action_status=action_status,
-        refresh=lambda: job_choices(_safe_jobs()[0]),
+        refresh=lambda viewer=None: job_choices(_safe_jobs(viewer)[0]),
         notice=notice,
     )
     return tab
@@ -457,8 +463,8 @@ def wire_load(demo: gr.Blocks, tab: JobsTab) -> None:
     # saved in the browser itself (no round trip), so even an immediate reload finds it
     tab.select.change(None, [tab.select], [remembered], js="(job) => job", show_progress="hidden")
 
-    def on_load(saved):
-        jobs, problem = _safe_jobs()
+    def on_load(saved, request: gr.Request):
+        jobs, problem = _safe_jobs(viewer_of(request))
         choices = job_choices(jobs)
         value = saved if saved in {v for _, v in choices} else None
         return jobs_frame(jobs), gr.update(choices=choices, value=value), problem
@@ -473,11 +479,11 @@ def wire_clone(jobs_tab: JobsTab, train_tab, tabs: gr.Tabs) -> None:
 
     outputs = [*train_tab.inputs(), tabs, jobs_tab.action_status, train_tab.status]
 
-    def on_clone(job_id):
+    def on_clone(job_id, request: gr.Request):
         if not job_id:
             return {jobs_tab.action_status: "Select a job first."}
         try:
-            spec = backend.job_spec(backend.get_job(int(job_id)))
+            spec = backend.job_spec(backend.get_job(int(job_id), viewer_of(request)))
         except Exception as exc:  # noqa: BLE001
             return {jobs_tab.action_status: f"✗ {backend.user_message(exc)}"}
         values = spec_to_form(spec, uploads_root=config.uploads_dir())

@@ -14,13 +14,17 @@ from pathlib import Path
 import gradio as gr
 
 from app import backend, config
+from app.access import viewer_of
 from app.tabs.jobs import _safe_jobs, job_choices
 
 
-def _finished_job(job_id) -> dict:
+def _finished_job(job_id, viewer=None) -> dict:
     if not job_id:
         raise gr.Error("Choose a finished job first.")
-    job = backend.get_job(int(job_id))
+    try:
+        job = backend.get_job(int(job_id), viewer)
+    except Exception as exc:  # noqa: BLE001 - deleted, or another account's
+        raise gr.Error(backend.user_message(exc)) from exc
     if not job:
         raise gr.Error(f"Job #{job_id} no longer exists.")
     if job.get("status") != "succeeded" or not job.get("output_dir"):
@@ -28,8 +32,8 @@ def _finished_job(job_id) -> dict:
     return job
 
 
-def load_predictor(job_id):
-    job = _finished_job(job_id)
+def load_predictor(job_id, viewer=None):
+    job = _finished_job(job_id, viewer)
     try:
         return backend.PREDICTORS.get(job["output_dir"]), job
     except Exception as exc:  # noqa: BLE001 - shown to the user as a toast and in the status line
@@ -146,17 +150,17 @@ def build() -> PlaygroundTab:
         label="Downloads", file_count="multiple", interactive=False, elem_id="pg-downloads", visible=False
     )
 
-    def refresh_choices(current=None):
-        jobs, _ = _safe_jobs()
+    def refresh_choices(current=None, request: gr.Request = None):
+        jobs, _ = _safe_jobs(viewer_of(request))
         choices = job_choices(jobs, statuses=("succeeded",))
         valid = {v for _, v in choices}
         return gr.update(choices=choices, value=current if current in valid else None)
 
-    def on_select(job_id):
+    def on_select(job_id, request: gr.Request):
         hidden = [gr.update(visible=False)] * 3
         if not job_id:
             return ["", None, *hidden, gr.update()]
-        predictor, job = load_predictor(job_id)
+        predictor, job = load_predictor(job_id, viewer_of(request))
         task = getattr(predictor, "task", None)
         spec = job.get("spec") or {}
         has_pair = bool(((spec.get("dataset") or {}).get("columns") or {}).get("text_pair"))
@@ -177,30 +181,30 @@ def build() -> PlaygroundTab:
     )
     refresh.click(refresh_choices, [select], [select])
 
-    def on_predict(job_id, text_value, pair_value):
+    def on_predict(job_id, text_value, pair_value, request: gr.Request):
         if not (text_value or "").strip():
             raise gr.Error("Type some text first.")
-        predictor, _ = load_predictor(job_id)
+        predictor, _ = load_predictor(job_id, viewer_of(request))
         pair = pair_value or None
         return predictor.classify(text_value, pair), predictor.classify_base(text_value, pair)
 
     predict.click(on_predict, [select, text, text_pair], [adapted, base])
     text.submit(on_predict, [select, text, text_pair], [adapted, base])
 
-    def on_generate(job_id, prompt_value, max_new_tokens, temp, p, seed_value):
+    def on_generate(job_id, prompt_value, max_new_tokens, temp, p, seed_value, request: gr.Request):
         if not (prompt_value or "").strip():
             raise gr.Error("Type a prompt first.")
-        predictor, _ = load_predictor(job_id)
+        predictor, _ = load_predictor(job_id, viewer_of(request))
         yield from side_by_side(predictor, prompt_value, max_new_tokens, temp, p, seed_value)
 
     generate.click(
         on_generate, [select, prompt, max_new, temperature, top_p, seed], [base_answer, adapted_answer]
     )
 
-    def on_classify(job_id, picture):
+    def on_classify(job_id, picture, request: gr.Request):
         if picture is None:
             raise gr.Error("Upload an image first.")
-        predictor, _ = load_predictor(job_id)
+        predictor, _ = load_predictor(job_id, viewer_of(request))
         return predictor.classify_image(picture, use_adapter=True), predictor.classify_image(
             picture, use_adapter=False
         )
@@ -208,10 +212,14 @@ def build() -> PlaygroundTab:
     classify.click(on_classify, [select, image], [image_adapted, image_base])
 
     def build_zip(kind):
-        def handler(job_id, current, progress=gr.Progress()):
-            job = _finished_job(job_id)
+        def handler(job_id, current, request: gr.Request, progress=gr.Progress()):
+            job = _finished_job(job_id, viewer_of(request))
             from neat import export
 
+            if kind == "merged" and ((job.get("spec") or {}).get("model") or {}).get("trust_remote_code"):
+                from app.access import no_remote_code_here
+
+                raise gr.Error(str(no_remote_code_here()))  # merging loads the model here
             progress(0.1, desc=f"Building the {kind} zip…")
             try:
                 built = (

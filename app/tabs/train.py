@@ -17,7 +17,7 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from app import backend, config
+from app import access, backend, config, paths
 from app.form import (
     DATA_BUILTIN,
     DATA_KINDS,
@@ -79,6 +79,8 @@ def suggest_task_for_model(ref: str) -> str | None:
         from neat.assets import describe_embedded_models
 
         return describe_embedded_models()[ref]["task"]
+    if paths.check_ref(ref, "model.name_or_path", "model folder"):
+        return None
     cfg_path = Path(ref).expanduser() / "config.json"
     if not cfg_path.is_file():
         return None
@@ -127,11 +129,13 @@ def check_model_ref(ref: str) -> list[FieldError]:
         ]
     if ref.startswith("embedded:"):
         return []
+    refused = paths.check_ref(ref, "model.name_or_path", "model folder")  # same words found or not
+    if refused:
+        return refused
     path = Path(ref).expanduser()
-    looks_local = path.exists() or ref.startswith(("/", "./", "../", "~"))
-    if looks_local and not path.is_dir():
-        return [FieldError("model.name_or_path", f"folder not found on the server: {ref}")]
-    if path.is_dir() and not (path / "config.json").is_file():
+    if paths.is_hub_id(ref) and not path.exists():
+        return []
+    if not path.is_dir() or not (path / "config.json").is_file():
         return [
             FieldError(
                 "model.name_or_path", f"{ref} holds no config.json: is it a Hugging Face model folder?"
@@ -235,6 +239,9 @@ def _raw(source: str, hub_split: str, stamp: float):
 
 
 def load_raw_cached(source: str, hub_split: str = "train"):
+    refused = paths.check_ref(source, "dataset.source", "dataset", builtin=True)
+    if refused:  # never read a server path outside the allowed roots (app/paths.py)
+        raise DatasetError(refused[0].message)
     path = Path(source).expanduser()
     stamp = path.stat().st_mtime if path.exists() else 0.0
     return _raw(source, hub_split, stamp)
@@ -314,10 +321,14 @@ def check_data(values: dict):
     spec, _ = validate_form(values)
     if not spec.dataset.source:
         return None, [FieldError("dataset.source", "name a dataset (built-in, upload or hub id)")]
+    d = spec.dataset
     key = _check_key(spec)
     with _CHECKS_LOCK:
         if key in _CHECKS:
             return _CHECKS[key]
+    refused = paths.check_ref(d.validation_source or "", "dataset.validation_source", "validation file")
+    if refused:
+        return None, refused
     try:
         raw = load_raw_cached(spec.dataset.source, spec.dataset.hub_split)
         result = (check_dataset(spec, raw=raw), [])
@@ -404,9 +415,12 @@ def plan_runs(values: dict) -> StartResult:
     errors += [
         e for e in check_model_ref(spec.model.name_or_path) if e.field not in {x.field for x in errors}
     ]
+    errors += [e for e in access.spec_problems(spec) if e.field not in {x.field for x in errors}]
     if not any(e.field.startswith("dataset.") for e in errors):
         _, data_errors = check_data(values)
         errors += data_errors
+    if not errors:  # the pre-queue check `jobs submit` and `neat.train --check` run too
+        errors += prequeue_errors(spec)
     if errors:
         return StartResult(
             errors=errors, message=f"Nothing was queued: {len(errors)} problem(s) to fix above."
@@ -415,15 +429,23 @@ def plan_runs(values: dict) -> StartResult:
     return StartResult(specs=specs)
 
 
-def start(values: dict) -> StartResult:
+def prequeue_errors(spec: RunSpec) -> list[FieldError]:
+    """neat.prequeue.check_run on the cached data; models with their own code are not loaded here."""
+    from neat.prequeue import check_run
+
+    raw = load_raw_cached(spec.dataset.source, spec.dataset.hub_split)
+    return check_run(spec, raw=raw, load_model=not spec.model.trust_remote_code).errors
+
+
+def start(values: dict, viewer=None) -> StartResult:
     plan = plan_runs(values)
     if plan.errors:
         return plan
     try:
         if len(plan.specs) > 1:
-            ids = backend.submit_many(plan.specs, f"{plan.specs[0].name} vs LoRA")
+            ids = backend.submit_many(plan.specs, f"{plan.specs[0].name} vs LoRA", viewer)
         else:
-            ids = [backend.submit(plan.specs[0])]
+            ids = [backend.submit(plan.specs[0], viewer)]
     except UserError as exc:
         return StartResult(errors=[FieldError("spec", str(exc))], message="Nothing was queued.")
     names = ", ".join(f"#{i} {s.name} ({s.method.name})" for i, s in zip(ids, plan.specs))
@@ -509,7 +531,10 @@ def build() -> TrainTab:
                 elem_id="task",
             )
             f["trust_remote_code"] = gr.Checkbox(
-                value=d["trust_remote_code"], label="Trust remote code", info="only for hub models you trust"
+                value=d["trust_remote_code"],
+                label="Trust remote code",
+                info="only for hub models you trust",
+                visible=access.remote_code_allowed(),  # the operator's decision: --allow-remote-code
             )
             f["name"] = gr.Textbox(
                 value=d["name"], label="Run name", placeholder="(automatic)", elem_id="run-name"
@@ -898,8 +923,13 @@ def _wire(tab: TrainTab, preset_buttons: dict, yaml_btn: gr.Button) -> None:
 
     # -- upload: sanitise, size-limit, store under NEAT_HOME/uploads; errors right under the field
     def on_upload(file, *args):
-        if not file:
-            return {f["data_upload"]: "", tab.errors["dataset"]: ""}
+        if not file:  # cleared: forget the stored file too
+            return {
+                f["data_upload"]: "",
+                tab.errors["dataset"]: "",
+                tab.preview: gr.update(value=None, visible=False),
+                tab.report: "",
+            }
         path = file if isinstance(file, str) else getattr(file, "name", str(file))
         original = getattr(file, "orig_name", None) or Path(path).name
         try:
@@ -920,6 +950,11 @@ def _wire(tab: TrainTab, preset_buttons: dict, yaml_btn: gr.Button) -> None:
         [tab.upload, *inputs],
         [f["data_upload"], *data_outputs],
         show_progress_on=[tab.report],
+    )
+    # cleared (or emptied by a refused upload): nothing stays stored for Start to train on
+    tab.upload.clear(on_upload, [tab.upload, *inputs], [f["data_upload"], *data_outputs])
+    tab.upload.change(
+        lambda file: "" if not file else gr.skip(), [tab.upload], [f["data_upload"]], show_progress="hidden"
     )
 
     # -- presets
@@ -994,16 +1029,17 @@ def _error_outputs(tab: TrainTab, errors: list[FieldError]) -> dict:
 def wire_start(tab: TrainTab, tabs: gr.Tabs, job_select: gr.Dropdown, refresh_choices) -> None:
     """Start: validate, queue (or show errors next to their fields), then jump to the job."""
 
-    def on_start(*args):
+    def on_start(request: gr.Request, *args):
         values = values_of(args)
-        result = start(values)
+        viewer = access.viewer_of(request)
+        result = start(values, viewer)
         out = _error_outputs(tab, result.errors)
         if result.errors:
             out[tab.status] = f"✗ {result.message}"
             return out
         out[tab.status] = result.message
         out[tabs] = gr.Tabs(selected="jobs")
-        out[job_select] = gr.update(choices=refresh_choices(), value=str(result.job_ids[0]))
+        out[job_select] = gr.update(choices=refresh_choices(viewer), value=str(result.job_ids[0]))
         return out
 
     tab.start_btn.click(

@@ -7,6 +7,13 @@ from pathlib import Path
 import pytest
 
 
+@pytest.fixture(autouse=True)
+def open_test_folders(tmp_path_factory, monkeypatch):
+    """The operator's NEAT_DATA_DIRS: the tests' temp folders (models, data files) are readable by
+    the app, as a folder like /data would be. Tests of the path policy set their own."""
+    monkeypatch.setenv("NEAT_DATA_DIRS", str(tmp_path_factory.getbasetemp()))
+
+
 @pytest.fixture
 def reviews_csv(tmp_path) -> Path:
     path = tmp_path / "reviews.csv"

@@ -42,7 +42,7 @@ def test_only_finished_jobs_load(monkeypatch):
         1: {"id": 1, "status": "running", "output_dir": "/x"},
         2: {"id": 2, "status": "succeeded", "output_dir": "/runs/2", "name": "ok", "spec": {}},
     }
-    monkeypatch.setattr(backend, "get_job", lambda job_id: jobs.get(job_id, {}))
+    monkeypatch.setattr(backend, "get_job", lambda job_id, viewer=None: jobs.get(job_id, {}))
     with pytest.raises(gr.Error, match="has not succeeded"):
         playground.load_predictor("1")
     with pytest.raises(gr.Error, match="no longer exists"):
