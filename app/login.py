@@ -1,10 +1,11 @@
 """Sign-in for NEAT_AUTH: Gradio's auth callable, with failed attempts throttled.
 
-After MAX_FAILURES wrong passwords within WINDOW_S seconds for one user name, or from one
-client address, further attempts for that name or from that address are refused (even with the
-right password) until the oldest failure leaves the window. Gradio calls the auth function as
-`auth(username, password)` inside its /login route; the client address reaches it through a
-small ASGI middleware that records each request's address in a context variable.
+After MAX_FAILURES wrong passwords within WINDOW_S seconds for one user name (or
+MAX_ADDRESS_FAILURES from one client address), further attempts for that name or from that
+address are refused with HTTP 429, even with the right password, until failures leave the window.
+Gradio calls the auth function as `auth(username, password)` inside its /login route; the
+client address reaches it through a small ASGI middleware that records each request's address
+in a context variable.
 """
 
 from __future__ import annotations
@@ -15,21 +16,25 @@ import threading
 import time
 from collections import defaultdict, deque
 
-MAX_FAILURES = 5
+MAX_FAILURES = 5  # per user name
+MAX_ADDRESS_FAILURES = 20  # per client address: a few colleagues' typos behind one NAT are fine
 WINDOW_S = 300.0
 
 client_address: contextvars.ContextVar[str] = contextvars.ContextVar("client_address", default="?")
 
 
-class TooManyFailures(Exception):
-    """Raised in the /login route; becomes an HTTP 429 (see `Authenticator.__call__`)."""
-
-
 class LoginThrottle:
     """Failed sign-ins per key ("user:NAME", "addr:IP") in a sliding window."""
 
-    def __init__(self, max_failures: int = MAX_FAILURES, window_s: float = WINDOW_S, clock=time.monotonic):
+    def __init__(
+        self,
+        max_failures: int = MAX_FAILURES,
+        window_s: float = WINDOW_S,
+        clock=time.monotonic,
+        max_address_failures: int = MAX_ADDRESS_FAILURES,
+    ):
         self.max_failures, self.window_s, self.clock = max_failures, window_s, clock
+        self.max_address_failures = max_address_failures
         self._failures: dict[str, deque] = defaultdict(deque)
         self._lock = threading.Lock()
 
@@ -43,11 +48,14 @@ class LoginThrottle:
         """Seconds until these keys may try again (0: now)."""
         with self._lock:
             waits = [
-                times[0] + self.window_s - self.clock()
+                times[-self._limit(key)] + self.window_s - self.clock()
                 for key in keys
-                if len(times := self._recent(key)) >= self.max_failures
+                if len(times := self._recent(key)) >= self._limit(key)
             ]
         return max(waits, default=0.0)
+
+    def _limit(self, key: str) -> int:
+        return self.max_address_failures if key.startswith("addr:") else self.max_failures
 
     def failed(self, keys: list[str]) -> None:
         with self._lock:

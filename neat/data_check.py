@@ -102,11 +102,11 @@ def check_dataset(spec, tokenizer=None, raw: Dataset | None = None) -> DatasetRe
         dtypes={c: _dtype_name(f) for c, f in ds.features.items()},
         roles=roles,
     )
+    if spec.task == "image-classification":  # a file that does not open is the first thing to fix
+        _check_images(load_images(ds, roles["image"], source_dir(d.source)), roles["image"], report)
     if spec.task in DISCRETE_TASKS:
         _check_labels(column_values(ds, roles["label"]), roles["label"], spec, report)
-    if spec.task == "image-classification":
-        _check_images(load_images(ds, roles["image"], source_dir(d.source)), roles["image"], report)
-    else:
+    if spec.task != "image-classification":
         texts = _text_inputs(ds, roles)
         report.empty_rows = sum(any(not p.strip() for p in parts) for parts in texts)
         report.duplicate_rows = len(texts) - len(set(texts))
@@ -198,7 +198,7 @@ def _check_labels(labels: list, column: str, spec, report: DatasetReport) -> Non
         every = " (every class)" if len(single) == len(values) else ""
         raise DatasetError(
             f"label column {column!r}: {len(single)} class(es){every} have a single example ({shown}); each "
-            "class needs at least two rows to be learned and validated. Is it the right column?"
+            "class needs at least two rows, one to learn from and one to validate on. Is it the right column?"
         )
 
 
