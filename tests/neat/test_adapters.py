@@ -261,22 +261,28 @@ class _DtypeRecorder(torch.utils._python_dispatch.TorchDispatchMode):
 
 
 def test_precision_policy_h_in_the_adapter_dtype_tokens_in_theirs():
-    """bf16 tokens through an fp32 adapter: the token-independent H^T = f(W0) is computed in the
-    adapter's fp32, every per-token product (x H, then B) in the tokens' bf16, as LoRA does."""
+    """bf16 tokens through an fp32 adapter on a bf16 base: A W0 runs in W0's bf16 (no dense fp32
+    copy of W0), the rest of the token-independent H^T = f(W0) in the adapter's fp32, and every
+    per-token product (x H, then B) in the tokens' bf16, as LoRA does."""
     in_features, out_features, r = 48, 80, 4
     base = torch.nn.Linear(in_features, out_features).to(torch.bfloat16).requires_grad_(False)
     layer = NeatLinear(base, "default", r=r, config=PeanutConfig(r=r, depth=1, init_weights=False))
+    for name, param in layer.named_parameters():
+        if "peanut_" in name:
+            param.data = param.data.float()  # as get_neat_model keeps adapters (PEFT's autocast)
     assert {p.dtype for n, p in layer.named_parameters() if "peanut_" in n} == {torch.float32}
     x = torch.randn(2, 3, in_features, dtype=torch.bfloat16)
     recorder = _DtypeRecorder()
     with recorder, torch.no_grad():
         y = layer(x)
     assert y.dtype == torch.bfloat16
-    per_token = [(op, dt) for op, shape, dt in recorder.outputs if shape[:2] == (2, 3) or shape[:1] == (6,)]
-    hidden = [(op, dt) for op, shape, dt in recorder.outputs if shape == (r, in_features) and op != "_to_copy"]
-    assert per_token and hidden
-    assert {dt for _, dt in per_token} == {torch.bfloat16}, per_token
-    assert {dt for _, dt in hidden} == {torch.float32}, hidden
+    outputs = recorder.outputs
+    tokens = [i for i, (_, shape, _) in enumerate(outputs) if shape[:2] == (2, 3) or shape[:1] == (6,)]
+    assert tokens and {outputs[i][2] for i in tokens} == {torch.bfloat16}, outputs
+    x_h = next(i for i in tokens if outputs[i][1][-1] == r)  # the first per-token product, x H
+    hidden = [o for o in outputs[:x_h] if o[1] == (r, in_features) and not o[0].startswith("_to_copy")]
+    assert hidden and hidden[-1][2] == torch.float32, hidden  # H^T, scaled, as the tokens meet it
+    assert not [o for o in outputs if set(o[1]) == {in_features, out_features} and o[2] == torch.float32]
     # and the result is that computation: base(x) + (x H)B^T with H, B rounded to bf16 once
     with torch.no_grad():
         h_t = layer._hidden_t("default", base.weight) * layer.scaling["default"]

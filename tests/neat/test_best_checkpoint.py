@@ -24,7 +24,9 @@ def bert_dir(tmp_path_factory) -> Path:
 
 def _noisy_classes(path: Path) -> Path:
     """Labels unrelated to the words: validation loss wanders while the model memorises."""
-    rows = [f"item {i} word{i * 7 % 13} thing{i * 5 % 11},{'yes' if i * 37 % 7 < 3 else 'no'}" for i in range(64)]
+    rows = [
+        f"item {i} word{i * 7 % 13} thing{i * 5 % 11},{'yes' if i * 37 % 7 < 3 else 'no'}" for i in range(64)
+    ]
     path.write_text("text,label\n" + "\n".join(rows) + "\n", encoding="utf-8")
     return path
 
