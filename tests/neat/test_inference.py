@@ -18,7 +18,7 @@ from peft import LoraConfig, get_peft_model
 from PIL import Image
 
 from neat.errors import ModelLoadError, UserError
-from neat.inference import Predictor
+from neat.inference import Predictor, seeded_base_model
 from neat.loading import head_module_names, load_base_model, load_processor
 from neat.model import NeatConfig, get_neat_model
 from neat.spec import DataSpec, MethodSpec, ModelSpec, RunSpec, TrainingSpec
@@ -175,9 +175,14 @@ def test_classify_gives_the_saved_models_probabilities_per_label(runs, method):
     expected = _reference_probabilities(run, method, "a good film")
     assert adapted == pytest.approx(expected, abs=1e-5)
     assert abs(expected["positive"] - 0.5) > 0.05  # a swapped pairing would show
+    # the base answer is the untouched base model's, with its freshly initialised (seeded) head
     base = predictor.classify_base("a good film")
-    assert list(base) == ["negative", "positive"]
-    assert sum(base.values()) == pytest.approx(1.0, abs=1e-6)
+    spec = RunSpec.load(run / "spec.yaml")
+    plain = seeded_base_model(spec, predictor.labels, False).eval()
+    with torch.no_grad():
+        base_logits = plain(**predictor.processor("a good film", return_tensors="pt")).logits[0]
+    assert base == pytest.approx(dict(zip(["negative", "positive"], torch.softmax(base_logits, -1).tolist())))
+    assert base != pytest.approx(adapted, abs=1e-3)
     assert predictor.classify("a good film") == adapted  # deterministic, and the adapter is back on
 
 
