@@ -324,7 +324,8 @@ def test_a_trained_run_loads_in_the_playground(tmp_path):
     from tests.tiny_runs import classification_spec, sentiment_csv
 
     spec = classification_spec(
-        tiny_bert_folder(tmp_path / "bert"), sentiment_csv(tmp_path / "data.csv"),
+        tiny_bert_folder(tmp_path / "bert"),
+        sentiment_csv(tmp_path / "data.csv"),
         max_steps=40,
         eval_steps=20,
         learning_rate=0.2,
