@@ -30,7 +30,7 @@ def sanitise_filename(name: str, default: str = "upload") -> str:
     """A plain, safe file name: no folders, no leading dots, only [A-Za-z0-9._-], short.
 
     >>> sanitise_filename("../../etc/My Reviews (final).CSV")
-    'My_Reviews_final_.csv'
+    'My_Reviews_final.csv'
     """
     name = unicodedata.normalize("NFKD", str(name)).encode("ascii", "ignore").decode("ascii")
     name = re.split(r"[\\/]", name)[-1]  # drop any folder part, Windows or POSIX

@@ -64,6 +64,16 @@ class _NeatTrainer(Trainer):
         return self.optimizer
 
 
+# Metrics where smaller is better; every other one (accuracy, macro_f1, pearson, spearman) is
+# higher-is-better.
+_LOWER_IS_BETTER = ("loss", "perplexity", "mse", "mae", "error")
+
+
+def greater_is_better(metric: str) -> bool:
+    """Whether a larger value of `metric` (with or without the eval_ prefix) is a better model."""
+    return not any(word in metric.lower() for word in _LOWER_IS_BETTER)
+
+
 def _training_arguments(
     spec: RunSpec, checkpoints: Path, main_metric: str, greater: bool
 ) -> TrainingArguments:
@@ -87,7 +97,7 @@ def _training_arguments(
         save_total_limit=t.save_total_limit,
         load_best_model_at_end=True,
         metric_for_best_model=metric,
-        greater_is_better=greater if t.metric_for_best is None else "loss" not in metric,
+        greater_is_better=greater if t.metric_for_best is None else greater_is_better(metric),
         logging_steps=t.logging_steps,
         logging_first_step=True,
         seed=t.seed,

@@ -7,19 +7,28 @@
 # 2. installs the Debian packages the tests use when they are missing and apt-get exists
 #    (chromium, redis-server, postgresql);
 # 3. starts a throwaway Redis and a throwaway PostgreSQL cluster on free loopback ports and
-#    exports NEAT_TEST_REDIS_URL / NEAT_TEST_PG_URL (tests that need them skip when unset);
+#    exports NEAT_TEST_REDIS_URL / NEAT_TEST_PG_URL (tests that need them skip when unset, or
+#    fail when CI=true: in CI a missing service or browser fails the run);
 #    both are stopped and deleted on exit;
 # 4. runs `ruff check .` and `python -m pytest tests` (extra arguments go to pytest; if they
 #    name a test file or folder, they replace the default `tests`).
 # Exits non-zero when ruff or pytest fails, and when pytest collects no tests at all.
 #
 # Environment knobs:
+#   CI=true                    a missing Redis, PostgreSQL, Chromium or Playwright fails the tests
+#                              that need them instead of skipping them (CI services set CI=true)
 #   NEAT_TEST_SKIP_INSTALL=1   skip step 1 and 2 (quick re-runs on a prepared machine)
 #   NEAT_TEST_REDIS_URL / NEAT_TEST_PG_URL already set: used as they are, nothing is started.
 set -euo pipefail
 export PYTHONUNBUFFERED=1
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+# In CI the tests that miss a service or the browser fail (tests/needs.py); locally they skip.
+case "${CI:-}" in
+    true | TRUE | True | 1 | yes) skip_word="fail (CI=true)" ;;
+    *) skip_word="skip" ;;
+esac
 
 log() { printf '==> %s\n' "$*"; }
 warn() { printf '\nWARNING: %s\n\n' "$*" >&2; }
@@ -68,7 +77,7 @@ install_debian_packages() {
     pg_bindir >/dev/null || missing+=(postgresql)
     [[ ${#missing[@]} -gt 0 ]] || return 0
     if ! command -v apt-get >/dev/null 2>&1; then
-        warn "missing ${missing[*]} and no apt-get here: install them yourself; the tests that need them will skip."
+        warn "missing ${missing[*]} and no apt-get here: install them yourself; the tests that need them will $skip_word."
         return 0
     fi
     log "installing Debian packages: ${missing[*]}"
@@ -80,7 +89,7 @@ install_debian_packages() {
     else
         tail -n 20 "$aptlog" >&2 || true
         rm -f "$aptlog"
-        warn "could not install ${missing[*]} (are you root or allowed to sudo?); the tests that need them will skip."
+        warn "could not install ${missing[*]} (are you root or allowed to sudo?); the tests that need them will $skip_word."
     fi
 }
 
@@ -124,14 +133,14 @@ free_port() {
 start_redis() {
     local port url i
     if ! command -v redis-server >/dev/null 2>&1; then
-        warn "redis-server not found: NEAT_TEST_REDIS_URL stays unset and the Redis tests skip."
+        warn "redis-server not found: NEAT_TEST_REDIS_URL stays unset and the Redis tests $skip_word."
         return 0
     fi
     port=$(free_port)
     if ! redis-server --bind 127.0.0.1 --port "$port" --save '' --appendonly no \
         --daemonize yes --pidfile "$redis_pidfile" --logfile "$workdir/redis.log" \
         --dir "$workdir"; then
-        warn "redis-server did not start: NEAT_TEST_REDIS_URL stays unset and the Redis tests skip."
+        warn "redis-server did not start: NEAT_TEST_REDIS_URL stays unset and the Redis tests $skip_word."
         return 0
     fi
     url="redis://127.0.0.1:$port/0"
@@ -145,13 +154,13 @@ start_redis() {
         sleep 0.1
     done
     tail -n 20 "$workdir/redis.log" >&2 || true
-    warn "redis-server did not answer PING: NEAT_TEST_REDIS_URL stays unset and the Redis tests skip."
+    warn "redis-server did not answer PING: NEAT_TEST_REDIS_URL stays unset and the Redis tests $skip_word."
 }
 
 start_postgres() {
     local root="$workdir/pg" port attempt
     if ! pg_bin=$(pg_bindir); then
-        warn "PostgreSQL server binaries (initdb, pg_ctl) not found: NEAT_TEST_PG_URL stays unset and the PostgreSQL tests skip."
+        warn "PostgreSQL server binaries (initdb, pg_ctl) not found: NEAT_TEST_PG_URL stays unset and the PostgreSQL tests $skip_word."
         return 0
     fi
     mkdir -p "$root"
@@ -172,7 +181,7 @@ start_postgres() {
     if ! (cd "$root" && "${run_as_pg[@]}" "$pg_bin/initdb" -D "$root/data" -U neat -A trust \
         -E UTF8 --locale=C --no-sync) >"$workdir/initdb.log" 2>&1; then
         tail -n 20 "$workdir/initdb.log" >&2 || true
-        warn "initdb failed: NEAT_TEST_PG_URL stays unset and the PostgreSQL tests skip."
+        warn "initdb failed: NEAT_TEST_PG_URL stays unset and the PostgreSQL tests $skip_word."
         return 0
     fi
     pg_data="$root/data"
@@ -198,12 +207,12 @@ CONF
                 return 0
             fi
             tail -n 5 "$workdir/initdb.log" >&2 || true
-            warn "createdb failed: NEAT_TEST_PG_URL stays unset and the PostgreSQL tests skip."
+            warn "createdb failed: NEAT_TEST_PG_URL stays unset and the PostgreSQL tests $skip_word."
             return 0
         fi
     done
     tail -n 20 "$root/server.log" >&2 || true
-    warn "PostgreSQL did not start: NEAT_TEST_PG_URL stays unset and the PostgreSQL tests skip."
+    warn "PostgreSQL did not start: NEAT_TEST_PG_URL stays unset and the PostgreSQL tests $skip_word."
 }
 
 if [[ -n "${NEAT_TEST_REDIS_URL:-}" ]]; then
@@ -216,7 +225,7 @@ if [[ -n "${NEAT_TEST_PG_URL:-}" ]]; then
 else
     start_postgres
 fi
-[[ -x /usr/bin/chromium ]] || warn "/usr/bin/chromium not found: the browser tests skip."
+[[ -x /usr/bin/chromium ]] || warn "/usr/bin/chromium not found: the browser tests $skip_word."
 
 # ---------------------------------------------------------------------------------------------
 # 4. Lint and tests

@@ -1,13 +1,22 @@
 """Fixtures shared by every test layer (layer-specific ones live in tests/<layer>/conftest.py).
 
-Tests never reach a model or dataset hub; Redis, PostgreSQL and Chromium are optional and the
-tests that need them skip when scripts/test.sh could not provide them.
+Tests never reach a model or dataset hub. Redis, PostgreSQL and Chromium are optional on a
+developer's machine: the tests that need them skip when scripts/test.sh could not provide them.
+In CI (CI=true, as CI services set it) a missing one fails those tests instead, so a run
+that silently tested less can never pass there.
+
+`--update-screenshots` makes the browser tests write the README's screenshots
+(docs/screenshots/); without it they write to the ignored test-output/screenshots/.
 """
 
 import os
 from pathlib import Path
 
 import pytest
+
+from tests.needs import missing
+
+REPO = Path(__file__).resolve().parents[1]
 
 for _name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
     os.environ.setdefault(_name, "1")
@@ -33,10 +42,29 @@ def neat_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return home
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-screenshots",
+        action="store_true",
+        help="browser tests write the README's screenshots to docs/screenshots/",
+    )
+
+
+@pytest.fixture(scope="session")
+def screenshot_dir(request: pytest.FixtureRequest) -> Path:
+    """Where browser tests save screenshots: docs/screenshots/ only when asked to refresh them."""
+    if request.config.getoption("--update-screenshots"):
+        folder = REPO / "docs" / "screenshots"
+    else:
+        folder = REPO / "test-output" / "screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 def _service_url(variable: str, what: str) -> str:
     url = os.environ.get(variable)
     if not url:
-        pytest.skip(f"{variable} is not set: no {what} server (scripts/test.sh starts one)")
+        missing(f"{variable} is not set: no {what} server (scripts/test.sh starts one)")
     return url
 
 
@@ -58,5 +86,5 @@ def chromium_path() -> str:
     """Debian's Chromium, for playwright's `chromium.launch(executable_path=...)`."""
     path = os.environ.get("NEAT_TEST_CHROMIUM", "/usr/bin/chromium")
     if not os.access(path, os.X_OK):
-        pytest.skip(f"{path} not found: install Debian's chromium package (scripts/test.sh does)")
+        missing(f"{path} not found: install Debian's chromium package (scripts/test.sh does)")
     return path

@@ -108,3 +108,22 @@ def test_not_a_zip(neat_home, tmp_path):
     fake.write_text("not a zip")
     with pytest.raises(UploadError, match="zip"):
         store_upload(fake)
+
+
+def test_archive_may_unpack_to_four_times_the_upload_limit_and_no_more(neat_home, tmp_path, monkeypatch):
+    monkeypatch.setenv("NEAT_MAX_UPLOAD_MB", "0.01")  # about 10 kB
+    limit = config.max_upload_bytes()
+
+    def archive(name: str, unpacked_bytes: int):
+        path = tmp_path / name
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr("pictures/zero/a.png", b"\0" * (unpacked_bytes - 10))
+            zf.writestr("pictures/one/b.png", b"\0" * 10)
+        assert path.stat().st_size < limit  # the upload itself is well within the limit
+        return path
+
+    folder = store_upload(archive("fits.zip", 4 * limit))
+    assert sum(p.stat().st_size for p in folder.rglob("*.png")) == 4 * limit
+    with pytest.raises(UploadError, match="4x the upload limit"):
+        store_upload(archive("bomb.zip", 4 * limit + 1))
+    assert [p.name for p in (neat_home / "uploads").iterdir() if p.is_dir()] == [folder.parent.name]

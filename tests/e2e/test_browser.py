@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.needs import require_module
+
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-expect = pytest.importorskip("playwright.sync_api").expect
-
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+expect = require_module("playwright.sync_api").expect
 JOB_TIMEOUT_MS = 180_000
 
 
@@ -282,16 +282,15 @@ def test_clone_fills_the_train_form(page, store, tiny_model, data_files):
     expect(page.locator("#start-status")).to_contain_text(f"job #{job['id']}")
 
 
-def test_quick_cpu_demo_and_a_screenshot_of_every_tab(page, store):
+def test_quick_cpu_demo_and_a_screenshot_of_every_tab(page, store, screenshot_dir):
     """The Quick CPU demo (embedded MiniLM, Rotten Tomatoes) against LoRA at equal budget, then
-    each tab with something in it, saved to docs/screenshots/ for the README."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    each tab with something in it: the README's screenshots with --update-screenshots."""
     page.click("#preset-quick-cpu-demo")
     expect(page.locator("#data-report")).to_contain_text("12,808 rows", timeout=60_000)
     expect(field(page, "max-steps")).to_have_value("60")
     page.locator("#compare-lora").get_by_text("Compare with LoRA at equal budget").click()
     expect(page.locator("#param-budget")).to_contain_text("NEAT (r=8, depth 0)")
-    page.screenshot(path=str(SCREENSHOTS / "train.png"), full_page=True)
+    page.screenshot(path=str(screenshot_dir / "train.png"), full_page=True)
 
     page.click("#start-btn")
     expect(page.locator("#start-status")).to_contain_text("Queued")
@@ -304,7 +303,7 @@ def test_quick_cpu_demo_and_a_screenshot_of_every_tab(page, store):
     expect(page.locator("#job-summary")).to_contain_text("succeeded", timeout=30_000)
     expect(page.locator("#loss-plot")).to_contain_text("eval loss", timeout=30_000)
     expect(page.locator("#jobs-table")).not_to_contain_text("running", timeout=30_000)
-    page.screenshot(path=str(SCREENSHOTS / "jobs.png"), full_page=True)
+    page.screenshot(path=str(screenshot_dir / "jobs.png"), full_page=True)
 
     open_tab(page, "Compare")
     for job in (neat, lora):
@@ -312,7 +311,7 @@ def test_quick_cpu_demo_and_a_screenshot_of_every_tab(page, store):
     page.locator("h1").first.click()  # close the dropdown
     expect(page.locator("#compare-diff")).to_contain_text("method.name")
     expect(page.locator("#compare-plot")).to_contain_text(f"#{lora['id']} ", timeout=30_000)
-    page.screenshot(path=str(SCREENSHOTS / "compare.png"), full_page=True)
+    page.screenshot(path=str(screenshot_dir / "compare.png"), full_page=True)
 
     open_tab(page, "Playground")
     choose(page, "pg-job", f"#{neat['id']} ")
@@ -322,7 +321,7 @@ def test_quick_cpu_demo_and_a_screenshot_of_every_tab(page, store):
     expect(page.locator("#pg-adapted")).to_contain_text("%", timeout=60_000)
     expect(page.locator("#pg-adapted [data-testid=status-tracker].pending")).to_have_count(0)
     page.wait_for_timeout(1000)  # let the result fade in
-    page.screenshot(path=str(SCREENSHOTS / "playground.png"), full_page=True)
+    page.screenshot(path=str(screenshot_dir / "playground.png"), full_page=True)
 
     open_tab(page, "Insight")
     choose(page, "insight-neat", f"#{neat['id']} ")
@@ -330,6 +329,6 @@ def test_quick_cpu_demo_and_a_screenshot_of_every_tab(page, store):
     page.click("#insight-run")
     expect(page.locator("#insight-summary")).to_contain_text("effective rank", timeout=60_000)
     expect(page.locator("#insight-spectrum")).to_contain_text(f"#{lora['id']} lora", timeout=30_000)
-    page.screenshot(path=str(SCREENSHOTS / "insight.png"), full_page=True)
+    page.screenshot(path=str(screenshot_dir / "insight.png"), full_page=True)
     for name in ("train", "jobs", "compare", "playground", "insight"):
-        assert (SCREENSHOTS / f"{name}.png").stat().st_size > 10_000
+        assert (screenshot_dir / f"{name}.png").stat().st_size > 10_000

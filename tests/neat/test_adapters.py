@@ -138,9 +138,25 @@ def test_gpt2_conv1d_matches_stock_on_the_equivalent_linear():
 
 
 def test_gpt2_model_trains_and_merges():
-    model = get_neat_model(BUILDERS["gpt2"](), NeatConfig(r=4, target_modules=["c_attn"], init_weights=False))
+    torch.manual_seed(0)
+    model = get_neat_model(BUILDERS["gpt2"](), NeatConfig(r=4, depth=1, target_modules=["c_attn"]))
+    model.eval()  # no dropout: a deterministic memorisation task
     inputs = model_inputs("gpt2")
-    before = logits(model, inputs)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=5e-2)
+    losses = []
+    for _ in range(40):
+        loss = model(**inputs, labels=inputs["input_ids"]).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.95 * losses[0]  # the Conv1D adapters learn (only they are trainable)
+    assert {n for n, p in model.named_parameters() if p.requires_grad} == {
+        n for n, _ in model.named_parameters() if "peanut_" in n
+    }
+    b_weights = [p for n, p in model.named_parameters() if "peanut_B" in n]
+    assert b_weights and all(p.abs().sum() > 0 for p in b_weights)
+    before = logits(model, inputs).detach()
     merged = model.merge_and_unload()
     assert rel_err(logits(merged, inputs), before) <= 1e-5
 
@@ -227,6 +243,54 @@ def test_bf16_base_with_fp32_adapter_runs_close_to_fp32():
         for n, p in low.named_parameters()
         if "peanut_A" in n
     )
+
+
+class _DtypeRecorder(torch.utils._python_dispatch.TorchDispatchMode):
+    """Records (op, shape, dtype) of every tensor an aten op produces."""
+
+    def __init__(self):
+        super().__init__()
+        self.outputs = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for t in out if isinstance(out, (tuple, list)) else [out]:
+            if isinstance(t, torch.Tensor):
+                self.outputs.append((func.__name__, tuple(t.shape), t.dtype))
+        return out
+
+
+def test_precision_policy_h_in_the_adapter_dtype_tokens_in_theirs():
+    """bf16 tokens through an fp32 adapter on a bf16 base: A W0 runs in W0's bf16 (no dense fp32
+    copy of W0), the rest of the token-independent H^T = f(W0) in the adapter's fp32, and every
+    per-token product (x H, then B) in the tokens' bf16, as LoRA does."""
+    in_features, out_features, r = 48, 80, 4
+    base = torch.nn.Linear(in_features, out_features).to(torch.bfloat16).requires_grad_(False)
+    layer = NeatLinear(base, "default", r=r, config=PeanutConfig(r=r, depth=1, init_weights=False))
+    for name, param in layer.named_parameters():
+        if "peanut_" in name:
+            param.data = param.data.float()  # as get_neat_model keeps adapters (PEFT's autocast)
+    assert {p.dtype for n, p in layer.named_parameters() if "peanut_" in n} == {torch.float32}
+    x = torch.randn(2, 3, in_features, dtype=torch.bfloat16)
+    recorder = _DtypeRecorder()
+    with recorder, torch.no_grad():
+        y = layer(x)
+    assert y.dtype == torch.bfloat16
+    outputs = recorder.outputs
+    tokens = [i for i, (_, shape, _) in enumerate(outputs) if shape[:2] == (2, 3) or shape[:1] == (6,)]
+    assert tokens and {outputs[i][2] for i in tokens} == {torch.bfloat16}, outputs
+    x_h = next(i for i in tokens if outputs[i][1][-1] == r)  # the first per-token product, x H
+    hidden = [o for o in outputs[:x_h] if o[1] == (r, in_features) and not o[0].startswith("_to_copy")]
+    assert hidden and hidden[-1][2] == torch.float32, hidden  # H^T, scaled, as the tokens meet it
+    assert not [o for o in outputs if set(o[1]) == {in_features, out_features} and o[2] == torch.float32]
+    # and the result is that computation: base(x) + (x H)B^T with H, B rounded to bf16 once
+    with torch.no_grad():
+        h_t = layer._hidden_t("default", base.weight) * layer.scaling["default"]
+        b = layer.peanut_B["default"].weight
+        expected = base(x) + torch.nn.functional.linear(
+            torch.nn.functional.linear(x, h_t.to(torch.bfloat16)), b.to(torch.bfloat16)
+        )
+    assert torch.equal(y, expected)
 
 
 @pytest.mark.parametrize("kind", list(BUILDERS))

@@ -18,7 +18,7 @@ from peft import LoraConfig, get_peft_model
 from PIL import Image
 
 from neat.errors import ModelLoadError, UserError
-from neat.inference import Predictor
+from neat.inference import Predictor, seeded_base_model
 from neat.loading import head_module_names, load_base_model, load_processor
 from neat.model import NeatConfig, get_neat_model
 from neat.spec import DataSpec, MethodSpec, ModelSpec, RunSpec, TrainingSpec
@@ -147,17 +147,42 @@ def image(seed: int = 0) -> Image.Image:
 
 
 # -- classification ----------------------------------------------------------------------------
+def _reference_probabilities(run: Path, method: str, text: str) -> dict[str, float]:
+    """The saved model's answer computed without neat.inference: plain transformers + PEFT."""
+    from peft import PeftModel
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    spec = RunSpec.load(run / "spec.yaml")
+    if method == "full":
+        model = AutoModelForSequenceClassification.from_pretrained(run / "adapter")
+    else:
+        base = AutoModelForSequenceClassification.from_pretrained(spec.model.name_or_path, num_labels=2)
+        model = PeftModel.from_pretrained(base, run / "adapter")
+    tokenizer = AutoTokenizer.from_pretrained(run / "adapter")
+    with torch.no_grad():
+        logits = model.eval()(**tokenizer(text, return_tensors="pt")).logits[0]
+    probs = torch.softmax(logits, -1).tolist()
+    return {"negative": probs[0], "positive": probs[1]}  # labels.json lists them in id order
+
+
 @pytest.mark.parametrize("method", ["neat", "lora", "full"])
-def test_classify_probabilities_and_base_differ(runs, method):
-    predictor = Predictor.load(runs("classification", method))
+def test_classify_gives_the_saved_models_probabilities_per_label(runs, method):
+    run = runs("classification", method)
+    predictor = Predictor.load(run)
     assert predictor.task == "classification" and predictor.labels == ["negative", "positive"]
     adapted = predictor.classify("a good film")
+    assert list(adapted) == ["negative", "positive"]
+    expected = _reference_probabilities(run, method, "a good film")
+    assert adapted == pytest.approx(expected, abs=1e-5)
+    assert abs(expected["positive"] - 0.5) > 0.05  # a swapped pairing would show
+    # the base answer is the untouched base model's, with its freshly initialised (seeded) head
     base = predictor.classify_base("a good film")
-    for probs in (adapted, base):
-        assert list(probs) == ["negative", "positive"]
-        assert sum(probs.values()) == pytest.approx(1.0, abs=1e-6)
-        assert all(0.0 <= p <= 1.0 for p in probs.values())
-    assert abs(adapted["positive"] - base["positive"]) > 1e-4
+    spec = RunSpec.load(run / "spec.yaml")
+    plain = seeded_base_model(spec, predictor.labels, False).eval()
+    with torch.no_grad():
+        base_logits = plain(**predictor.processor("a good film", return_tensors="pt")).logits[0]
+    assert base == pytest.approx(dict(zip(["negative", "positive"], torch.softmax(base_logits, -1).tolist())))
+    assert base != pytest.approx(adapted, abs=1e-3)
     assert predictor.classify("a good film") == adapted  # deterministic, and the adapter is back on
 
 
@@ -298,14 +323,28 @@ def test_a_trained_run_loads_in_the_playground(tmp_path):
     from neat.train import run
     from tests.tiny_runs import classification_spec, sentiment_csv
 
-    spec = classification_spec(tiny_bert_folder(tmp_path / "bert"), sentiment_csv(tmp_path / "data.csv"))
+    spec = classification_spec(
+        tiny_bert_folder(tmp_path / "bert"),
+        sentiment_csv(tmp_path / "data.csv"),
+        max_steps=40,
+        eval_steps=20,
+        learning_rate=0.2,
+        head_learning_rate=0.2,
+    )
     out = tmp_path / "run"
-    run(spec, out)
+    assert run(spec, out)["eval"]["eval_accuracy"] == 1.0
     predictor = Predictor.load(out)
-    probs = predictor.classify("good great lovely film")
-    assert set(probs) == {"negative", "positive"}
-    assert sum(probs.values()) == pytest.approx(1.0, abs=1e-6)
-    assert probs != predictor.classify_base("good great lovely film")  # training moved B off zero
+    # sentences the run never saw, in the words of each class: each gets its own label, clearly
+    for text, label in (
+        ("a good and lovely film, great fun", "positive"),
+        ("great, lovely, good", "positive"),
+        ("a bad and dull film, awful", "negative"),
+        ("poor, awful, bad", "negative"),
+    ):
+        probs = predictor.classify(text)
+        assert set(probs) == {"negative", "positive"}
+        assert sum(probs.values()) == pytest.approx(1.0, abs=1e-6)
+        assert probs[label] > 0.6, (text, probs)
     spectrum = delta_spectrum(out, predictor=predictor)
     assert spectrum and all(entry["fro_norm"] > 0 for entry in spectrum)
     assert (adapter_zip(out)).is_file() and (merged_dir(out) / "config.json").is_file()

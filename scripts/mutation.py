@@ -1,0 +1,546 @@
+"""Mutation testing of the core: does the test suite notice when the code is subtly wrong?
+
+    python scripts/mutation.py                  # every mutant (about an hour on 2 CPU cores)
+    python scripts/mutation.py --only layer     # the mutants whose id contains "layer"
+    python scripts/mutation.py --list           # show the mutants, run nothing
+
+Each mutant is one deliberate one-line mistake (a flipped comparison, a dropped term, a wrong
+dtype...) in a module the rest of the project relies on. For each, the working tree is copied
+to a temporary folder, the mistake applied there, and only the test files that cover that
+module are run (`pytest -x`): the mutant is *killed* if a test fails, *survives* if all pass.
+The repository itself is never modified. First each test selection runs once unmutated, so a
+kill always means "this mistake is caught", never "the tests were already failing".
+
+A mutant whose original line is no longer in the file is reported as *stale*: update the list
+below when the code it names changes. Results are recorded in docs/MUTATION.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+TIMEOUT_S = 900  # a mutant that hangs the tests counts as killed (reported as "timeout")
+
+
+@dataclass(frozen=True)
+class Mutant:
+    id: str
+    file: str
+    original: str
+    replacement: str
+    tests: tuple[str, ...]
+
+
+# Test selections, one per module under test.
+LAYER = ("tests/neat/test_adapters.py",)
+BEST = ("tests/neat/test_best_checkpoint.py",)
+RESUME = ("tests/neat/test_train.py::test_stop_then_resume_continues_the_same_curve",)
+OUTPUTS = ("tests/neat/test_train.py::test_classification_run_writes_every_output_and_learns",)
+JOB_ROW = ("tests/jobs/test_job_row_from_a_real_run.py",)
+METRICS = ("tests/neat/test_metrics.py", *BEST)
+STORE = ("tests/jobs/test_store.py", "tests/jobs/test_api.py")
+CHECKPOINTS = ("tests/jobs/test_recovery.py", "tests/jobs/test_api.py", "tests/jobs/test_store.py")
+DATA = ("tests/neat/test_data.py",)
+PREDICT = ("tests/neat/test_inference.py",)
+
+M = Mutant
+MUTANTS: list[Mutant] = [
+    # ---- neat/layer.py: the NEAT math ---------------------------------------------------------
+    M(
+        "layer-h-dtype",
+        "neat/layer.py",
+        "h_t = act((a.to(w0.dtype) @ w0).to(a.dtype))",
+        "h_t = act(a.to(w0.dtype) @ w0)",
+        LAYER,
+    ),
+    M(
+        "layer-token-dtype",
+        "neat/layer.py",
+        "dtype = x.dtype if x.is_floating_point() else h_t.dtype",
+        "dtype = h_t.dtype",
+        LAYER,
+    ),
+    M(
+        "layer-w0-upcast",
+        "neat/layer.py",
+        "h_t = act((a.to(w0.dtype) @ w0).to(a.dtype))",
+        "h_t = act(a @ w0.to(a.dtype))",
+        LAYER,
+    ),
+    M(
+        "layer-no-residual",
+        "neat/layer.py",
+        "h_t = act(decoder.weight @ h_t) + residual",
+        "h_t = act(decoder.weight @ h_t)",
+        LAYER,
+    ),
+    M(
+        "layer-residual-order",
+        "neat/layer.py",
+        "zip(self.peanut_decoders[adapter], reversed(residuals))",
+        "zip(self.peanut_decoders[adapter], residuals)",
+        LAYER,
+    ),
+    M(
+        "layer-encoder-no-act",
+        "neat/layer.py",
+        "h_t = act(encoder.weight @ h_t)",
+        "h_t = encoder.weight @ h_t",
+        LAYER,
+    ),
+    M(
+        "layer-forward-no-scaling",
+        "neat/layer.py",
+        "h_t = self._hidden_t(adapter, w0) * self.scaling[adapter]",
+        "h_t = self._hidden_t(adapter, w0)",
+        LAYER,
+    ),
+    M(
+        "layer-forward-minus",
+        "neat/layer.py",
+        "result = result + delta.to(result.dtype)",
+        "result = result - delta.to(result.dtype)",
+        LAYER,
+    ),
+    M(
+        "layer-conv1d-layout",
+        "neat/layer.py",
+        "return weight.t() if self.fan_in_fan_out else weight",
+        "return weight",
+        LAYER,
+    ),
+    M(
+        "layer-merge-no-scaling",
+        "neat/layer.py",
+        "delta = (self.peanut_B[adapter].weight @ h_t) * self.scaling[adapter]",
+        "delta = self.peanut_B[adapter].weight @ h_t",
+        LAYER,
+    ),
+    M(
+        "layer-merge-layout",
+        "neat/layer.py",
+        "return delta.t() if self.fan_in_fan_out else delta",
+        "return delta",
+        LAYER,
+    ),
+    M(
+        "layer-ignores-disable",
+        "neat/layer.py",
+        "if self.disable_adapters or self.merged or not self.active_adapters:",
+        "if self.merged or not self.active_adapters:",
+        LAYER,
+    ),
+    M(
+        "layer-no-conv1d",
+        "neat/layer.py",
+        "self.fan_in_fan_out = isinstance(base, Conv1D)",
+        "self.fan_in_fan_out = False",
+        LAYER,
+    ),
+    # ---- neat/train.py and neat/progress.py: run folder, best checkpoint, progress/ETA --------
+    M(
+        "train-keep-last-model",
+        "neat/train.py",
+        "load_best_model_at_end=True,",
+        "load_best_model_at_end=False,",
+        BEST,
+    ),
+    M(
+        "train-invert-default-direction",
+        "neat/train.py",
+        "greater_is_better=greater if t.metric_for_best is None",
+        "greater_is_better=not greater if t.metric_for_best is None",
+        BEST,
+    ),
+    M(
+        "train-invert-chosen-direction",
+        "neat/train.py",
+        "else greater_is_better(metric),",
+        "else not greater_is_better(metric),",
+        BEST,
+    ),
+    M(
+        "train-mse-higher-is-better",
+        "neat/train.py",
+        '_LOWER_IS_BETTER = ("loss", "perplexity", "mse", "mae", "error")',
+        '_LOWER_IS_BETTER = ("loss", "perplexity", "mae", "error")',
+        BEST,
+    ),
+    M(
+        "train-old-loss-only-rule",
+        "neat/train.py",
+        "return not any(word in metric.lower() for word in _LOWER_IS_BETTER)",
+        'return "loss" not in metric',
+        BEST,
+    ),
+    M(
+        "train-resume-partial-checkpoint",
+        "neat/train.py",
+        'if (p / "trainer_state.json").is_file()]',
+        "if p.is_dir()]",
+        RESUME,
+    ),
+    M(
+        "train-resume-oldest-checkpoint",
+        "neat/train.py",
+        "return str(max(done, key=lambda p:",
+        "return str(min(done, key=lambda p:",
+        RESUME,
+    ),
+    M(
+        "train-summary-best-checkpoint",
+        "neat/train.py",
+        '"best_checkpoint": trainer.state.best_model_checkpoint,',
+        '"best_checkpoint": trainer.state.best_model_checkpoint and None,',
+        BEST,
+    ),
+    M(
+        "progress-eta-total-steps",
+        "neat/progress.py",
+        "/ done * (state.max_steps - state.global_step)",
+        "/ done * state.max_steps",
+        JOB_ROW,
+    ),
+    M(
+        "progress-off-by-one",
+        "neat/progress.py",
+        "progress = min(1.0, state.global_step / state.max_steps)",
+        "progress = min(1.0, (state.global_step - 1) / state.max_steps)",
+        JOB_ROW,
+    ),
+    M(
+        "metricsfile-drops-checkpoint-step",
+        "neat/progress.py",
+        'json.loads(line).get("step", 0) <= self._keep',
+        'json.loads(line).get("step", 0) < self._keep',
+        RESUME,
+    ),
+    M(
+        "metricsfile-keeps-everything",
+        "neat/progress.py",
+        "if self._keep is not None and self.path.exists():",
+        "if self.path.exists():",
+        OUTPUTS,
+    ),
+    # ---- neat/tasks.py: the metrics runs are ranked by ----------------------------------------
+    M(
+        "metrics-accuracy",
+        "neat/tasks.py",
+        '"accuracy": float((preds == labels).mean()),',
+        '"accuracy": float((preds != labels).mean()),',
+        METRICS,
+    ),
+    M("metrics-micro-f1", "neat/tasks.py", 'average="macro"', 'average="micro"', METRICS),
+    M(
+        "metrics-mse-is-mae",
+        "neat/tasks.py",
+        '"mse": float(((preds - labels) ** 2).mean()),',
+        '"mse": float(np.abs(preds - labels).mean()),',
+        METRICS,
+    ),
+    M(
+        "metrics-pearson-lower",
+        "neat/tasks.py",
+        'regression_metrics, "pearson", True',
+        'regression_metrics, "pearson", False',
+        ("tests/neat/test_train.py::test_float_labels_mean_regression", *METRICS),
+    ),
+    M(
+        "metrics-argmin",
+        "neat/tasks.py",
+        "preds = np.asarray(logits).argmax(-1)",
+        "preds = np.asarray(logits).argmin(-1)",
+        METRICS,
+    ),
+    # ---- jobs/store.py: the atomic claim and the state changes --------------------------------
+    M(
+        "store-claim-any-status",
+        "jobs/store.py",
+        'update(Job)\n        .where(Job.id == job_id, Job.status == "queued")',
+        "update(Job)\n        .where(Job.id == job_id)",
+        STORE,
+    ),
+    M(
+        "store-claim-no-attempt",
+        "jobs/store.py",
+        "attempts=Job.attempts + 1,",
+        "attempts=Job.attempts,",
+        STORE,
+    ),
+    M(
+        "store-claim-keeps-cancel",
+        "jobs/store.py",
+        "            cancel_requested=False,\n            error=None,\n",
+        "            error=None,\n",
+        STORE,
+    ),
+    M(
+        "store-owner-ignored",
+        "jobs/store.py",
+        "stmt = stmt.where(Job.worker_host == owner[0], Job.worker_pid == owner[1])",
+        "stmt = stmt",
+        STORE,
+    ),
+    M("store-succeeded-requeues", "jobs/store.py", '"succeeded": (),', '"succeeded": ("queued",),', STORE),
+    M(
+        "store-queued-to-succeeded",
+        "jobs/store.py",
+        '"queued": ("running", "cancelled"),',
+        '"queued": ("running", "cancelled", "succeeded"),',
+        STORE,
+    ),
+    M(
+        "store-requeue-keeps-error",
+        "jobs/store.py",
+        "values.update(finished_at=None, error=None, cancel_requested=False, eta_seconds=None)",
+        "values.update(finished_at=None, cancel_requested=False, eta_seconds=None)",
+        STORE,
+    ),
+    M("store-owned-by-host-only", "jobs/store.py", "        & (Job.worker_pid == owner[1])\n", "", STORE),
+    M(
+        "store-heartbeat-always-ok",
+        "jobs/store.py",
+        "return s.execute(stmt).rowcount == 1\n\n\ndef control_state",
+        "return s.execute(stmt).rowcount >= 0\n\n\ndef control_state",
+        STORE,
+    ),
+    M(
+        "store-cancel-flag-ignored",
+        "jobs/store.py",
+        'return "cancel" if row.cancel_requested else "run"',
+        'return "run"',
+        STORE,
+    ),
+    M(
+        "store-stale-ignores-cancel",
+        "jobs/store.py",
+        'status = "cancelled" if job.cancel_requested else "interrupted"',
+        'status = "interrupted"',
+        STORE,
+    ),
+    M(
+        "store-end-no-finish-time",
+        "jobs/store.py",
+        'values.setdefault("finished_at", utcnow())',
+        "pass",
+        STORE,
+    ),
+    M(
+        "checkpoints-partial-counts",
+        "jobs/checkpoints.py",
+        "return [step for step, path in _checkpoint_dirs(output_dir) if (path / COMPLETE_MARKER).is_file()]",
+        "return [step for step, path in _checkpoint_dirs(output_dir)]",
+        CHECKPOINTS,
+    ),
+    M(
+        "checkpoints-oldest",
+        "jobs/checkpoints.py",
+        "return steps[-1] if steps else None",
+        "return steps[0] if steps else None",
+        CHECKPOINTS,
+    ),
+    # ---- neat/data_check.py: the dataset check ------------------------------------------------
+    M(
+        "check-single-class",
+        "neat/data_check.py",
+        "    if len(values) < 2:\n        raise DatasetError(",
+        "    if len(values) < 1:\n        raise DatasetError(",
+        DATA,
+    ),
+    M(
+        "check-missing-labels",
+        "neat/data_check.py",
+        "    if missing:\n        raise DatasetError(",
+        "    if False:\n        raise DatasetError(",
+        DATA,
+    ),
+    M(
+        "check-no-duplicates",
+        "neat/data_check.py",
+        "report.duplicate_rows = len(texts) - len(set(texts))",
+        "report.duplicate_rows = 0",
+        DATA,
+    ),
+    M("check-imbalance-threshold", "neat/data_check.py", "if high > 10 * low:", "if high > 100 * low:", DATA),
+    M(
+        "check-truncation-threshold",
+        "neat/data_check.py",
+        "report.truncated_share > 0.2:",
+        "report.truncated_share > 0.9:",
+        DATA,
+    ),
+    M(
+        "check-empty-dataset",
+        "neat/data_check.py",
+        "if len(ds) == 0 or not ds.column_names:",
+        "if not ds.column_names:",
+        DATA,
+    ),
+    M("check-few-rows", "neat/data_check.py", "if report.rows < 20:", "if report.rows < 2:", DATA),
+    M(
+        "check-broken-images",
+        "neat/data_check.py",
+        "    if failures:\n        listed",
+        "    if False:\n        listed",
+        DATA,
+    ),
+    M(
+        "check-empty-rows",
+        "neat/data_check.py",
+        "report.empty_rows = sum(any(not p.strip() for p in parts) for parts in texts)",
+        "report.empty_rows = sum(all(not p.strip() for p in parts) for parts in texts)",
+        DATA,
+    ),
+    # ---- neat/inference.py: the Predictor -----------------------------------------------------
+    M(
+        "predict-swapped-labels",
+        "neat/inference.py",
+        "return dict(zip(names, probs))",
+        "return dict(zip(reversed(names), probs))",
+        PREDICT,
+    ),
+    M(
+        "predict-no-softmax",
+        "neat/inference.py",
+        "probs = torch.softmax(logits, dim=-1).tolist()",
+        "probs = logits.tolist()",
+        PREDICT,
+    ),
+    M(
+        "predict-base-uses-adapter",
+        "neat/inference.py",
+        "            if use_adapter:\n                yield self.model",
+        "            if True:\n                yield self.model",
+        PREDICT,
+    ),
+    M(
+        "predict-regression-as-classes",
+        "neat/inference.py",
+        '    if data.get("regression"):\n        return None, True',
+        '    if data.get("regression"):\n        return None, False',
+        PREDICT,
+    ),
+    M(
+        "predict-unseeded-base-head",
+        "neat/inference.py",
+        "        torch.manual_seed(spec.training.seed)\n",
+        "",
+        PREDICT,
+    ),
+    M(
+        "predict-greedy-always",
+        "neat/inference.py",
+        "kwargs.update(do_sample=True, temperature=float(temperature), top_p=float(top_p))",
+        "kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)",
+        PREDICT,
+    ),
+    M(
+        "predict-seed-ignored",
+        "neat/inference.py",
+        "            torch.manual_seed(seed)\n            yield",
+        "            torch.manual_seed(0)\n            yield",
+        PREDICT,
+    ),
+    M(
+        "predict-no-lock",
+        "neat/inference.py",
+        "        with self._lock:\n            if use_adapter:",
+        "        with contextlib.nullcontext():\n            if use_adapter:",
+        PREDICT,
+    ),
+]
+
+
+def copy_tree(dest: Path) -> None:
+    """The working tree as git sees it (tracked and untracked, minus ignored files)."""
+    listed = (
+        subprocess.run(
+            ["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=REPO, capture_output=True, check=True
+        )
+        .stdout.decode()
+        .split("\0")
+    )
+    for name in filter(None, listed):
+        src = REPO / name
+        if src.is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / name)
+
+
+def run_tests(tree: Path, tests: tuple[str, ...]) -> tuple[str, float, str]:
+    """('passed' | 'failed' | 'timeout', seconds, last output lines)."""
+    started = time.monotonic()
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-W", "ignore", *tests]
+    try:
+        done = subprocess.run(cmd, cwd=tree, env=env, capture_output=True, text=True, timeout=TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        return "timeout", time.monotonic() - started, ""
+    tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-3:])
+    return ("passed" if done.returncode == 0 else "failed"), time.monotonic() - started, tail
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", help="run only mutants whose id contains this text")
+    parser.add_argument("--list", action="store_true", help="list the mutants and exit")
+    parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
+    args = parser.parse_args(argv)
+    mutants = [m for m in MUTANTS if not args.only or args.only in m.id]
+    if args.list:
+        for m in mutants:
+            print(f"{m.id:36} {m.file}: {m.original.strip()[:60]!r}")
+        return 0
+
+    results = []
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="neat-mutation-") as tmp:
+        tree = Path(tmp)
+        copy_tree(tree)
+        for selection in dict.fromkeys(m.tests for m in mutants):
+            outcome, seconds, tail = run_tests(tree, selection)
+            print(f"baseline {' '.join(selection)}: {outcome} in {seconds:.0f} s", flush=True)
+            if outcome != "passed":
+                print(tail, file=sys.stderr)
+                return 2
+        for m in mutants:
+            path = tree / m.file
+            source = path.read_text(encoding="utf-8")
+            if source.count(m.original) != 1:
+                results.append({"id": m.id, "file": m.file, "outcome": "stale", "seconds": 0.0})
+                print(f"{m.id:36} STALE (the original line is not in {m.file} exactly once)", flush=True)
+                continue
+            path.write_text(source.replace(m.original, m.replacement), encoding="utf-8")
+            try:
+                outcome, seconds, tail = run_tests(tree, m.tests)
+            finally:
+                path.write_text(source, encoding="utf-8")
+            verdict = {"failed": "killed", "timeout": "killed (timeout)", "passed": "SURVIVED"}[outcome]
+            results.append({"id": m.id, "file": m.file, "outcome": verdict, "seconds": round(seconds, 1)})
+            print(f"{m.id:36} {verdict:17} {seconds:6.0f} s", flush=True)
+
+    judged = [r for r in results if r["outcome"] != "stale"]
+    killed = [r for r in judged if r["outcome"].startswith("killed")]
+    minutes = (time.monotonic() - started) / 60
+    score = 100 * len(killed) / len(judged) if judged else 0.0
+    print(f"\n{len(killed)}/{len(judged)} mutants killed ({score:.0f}%) in {minutes:.0f} min")
+    for r in results:
+        if not r["outcome"].startswith("killed"):
+            print(f"  {r['outcome']}: {r['id']} ({r['file']})")
+    if args.json:
+        args.json.write_text(json.dumps({"score": score, "minutes": minutes, "results": results}, indent=2))
+    return 0 if score >= 90 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
