@@ -218,10 +218,13 @@ class Variant:
     runner: torch.nn.Module  # what is called: the model itself or its torch.compile wrapper
     optimizer: torch.optim.Optimizer
     trainable: int
+    autocast: torch.dtype | None = None  # forward under autocast to this dtype, as the engine runs
 
     def step(self, batch: dict) -> None:
         self.optimizer.zero_grad(set_to_none=True)
-        loss = self.runner(**batch).loss
+        device_type = next(self.model.parameters()).device.type
+        with torch.autocast(device_type, dtype=self.autocast, enabled=self.autocast is not None):
+            loss = self.runner(**batch).loss
         loss.backward()
         self.optimizer.step()
 
@@ -230,12 +233,14 @@ class Variant:
         return tensor_bytes(tensors)
 
 
-def make_variant(name: str, base: torch.nn.Module, case: Case, seed: int) -> Variant:
+def make_variant(
+    name: str, base: torch.nn.Module, case: Case, seed: int, autocast: torch.dtype | None = None
+) -> Variant:
     compiled = name.endswith("+compile")
     model = build_variant(name.removesuffix("+compile"), base, case, seed)
     params = [p for p in model.parameters() if p.requires_grad]
     runner = torch.compile(model) if compiled else model
-    return Variant(name, model, runner, make_optimizer(params), sum(p.numel() for p in params))
+    return Variant(name, model, runner, make_optimizer(params), sum(p.numel() for p in params), autocast)
 
 
 # -- one case ------------------------------------------------------------------------------------
@@ -248,7 +253,8 @@ def run_case(case: Case, args: argparse.Namespace, device: torch.device, dtype: 
         names.append("lora_lowp")
     if args.compile:
         names += ["neat+compile", "lora+compile"]
-    variants = {name: make_variant(name, base, case, args.seed) for name in names}
+    autocast = dtype if args.autocast and dtype != torch.float32 else None
+    variants = {name: make_variant(name, base, case, args.seed, autocast) for name in names}
 
     # Training steps, interleaved.
     times = interleaved_times(
@@ -297,6 +303,7 @@ def run_case(case: Case, args: argparse.Namespace, device: torch.device, dtype: 
             "neat": {"depth": neat_config(case).depth, "act_fn": neat_config(case).act_fn},
             "device": str(device),
             "dtype": str(dtype).removeprefix("torch."),
+            "autocast": bool(args.autocast and dtype != torch.float32),
             "repeats": repeats,
             "warmup": args.warmup,
             "optimizer": "AdamW (fused where available), lr 1e-5",
@@ -460,6 +467,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seq-len", type=int, default=None)
     p.add_argument("--layers", type=int, default=None, help="override the Llama cases' layer count")
     p.add_argument("--compile", action="store_true", help="add torch.compile'd NEAT and LoRA variants")
+    p.add_argument(
+        "--autocast",
+        action="store_true",
+        help="with --dtype bf16: run forwards under autocast, as the engine trains (fp32 adapters)",
+    )
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (CPU)")
     p.add_argument(
         "--clock",

@@ -24,7 +24,9 @@ from typing import Any
 import torch
 from transformers import StoppingCriteria
 
+from neat import precision as precisions
 from neat.errors import ModelLoadError, UserError
+from neat.loading import HEAD_NAMES
 from neat.spec import RunSpec
 
 TASK_CALLS = {
@@ -70,17 +72,23 @@ def _spec_for_folder(spec: RunSpec, folder: Path) -> RunSpec:
     return dataclasses.replace(spec, model=model)
 
 
-def seeded_base_model(spec: RunSpec, labels, regression: bool) -> torch.nn.Module:
+def seeded_base_model(spec: RunSpec, labels, regression: bool, dtype=None) -> torch.nn.Module:
     """The base model; a freshly initialised head gets the run's seed, so base answers repeat."""
     from neat.loading import load_base_model
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(spec.training.seed)
-        return load_base_model(spec, labels=labels, regression=regression)
+        return load_base_model(spec, labels=labels, regression=regression, dtype=dtype)
 
 
-def load_run_model(output_dir: str | Path, spec: RunSpec | None = None) -> torch.nn.Module:
-    """The fine-tuned model of a run on the CPU: a PeftModel (neat, lora) or a plain model (full)."""
+def load_run_model(
+    output_dir: str | Path, spec: RunSpec | None = None, precision: str = "fp32"
+) -> torch.nn.Module:
+    """The fine-tuned model of a run on the CPU: a PeftModel (neat, lora) or a plain model (full).
+
+    With a low `precision` an adapter run's frozen base loads in it (the adapter stays fp32),
+    as in training; run it under `neat.precision.autocast`.
+    """
     out = Path(output_dir)
     spec = spec or read_spec(out)
     labels, regression = read_labels(out, spec.task)
@@ -95,7 +103,7 @@ def load_run_model(output_dir: str | Path, spec: RunSpec | None = None) -> torch
         raise ModelLoadError(
             f"the run in {out} is incomplete: adapter/ holds no adapter (did training finish?)"
         )
-    base = seeded_base_model(spec, labels, regression)
+    base = seeded_base_model(spec, labels, regression, precisions.base_dtype(precision, spec.method.name))
     try:
         if spec.method.name == "neat":
             from neat.model import load_neat_model
@@ -143,6 +151,7 @@ class Predictor:
         labels: list[str] | None,
         regression: bool,
         device: torch.device,
+        precision: str = "fp32",
     ):
         self.output_dir = output_dir
         self.spec = spec
@@ -153,6 +162,7 @@ class Predictor:
         self.labels = labels
         self.regression = regression
         self.device = device
+        self.precision = precision  # what runs: the spec's precision resolved for this device
         self._base: torch.nn.Module | None = None  # method full only, loaded on first use
         # A plain Lock (not RLock): a streaming generator may be resumed on another thread.
         self._lock = threading.Lock()
@@ -163,14 +173,17 @@ class Predictor:
         spec = read_spec(out)
         labels, regression = read_labels(out, spec.task)
         device = torch.device(device) if device is not None else default_device()
-        model = load_run_model(out, spec).to(device).eval()
-        return cls(out, spec, model, load_run_processor(out, spec), labels, regression, device)
+        precision = precisions.resolve(spec.training.precision, device.type)
+        model = load_run_model(out, spec, precision).to(device).eval()
+        precisions.heads_in_fp32(model, HEAD_NAMES)
+        processor = load_run_processor(out, spec)
+        return cls(out, spec, model, processor, labels, regression, device, precision)
 
     # -- which model answers -----------------------------------------------------------------
     @contextlib.contextmanager
     def _using(self, use_adapter: bool) -> Iterator[torch.nn.Module]:
         """The model to run, with the adapter on or off, held exclusively for the call."""
-        with self._lock:
+        with self._lock, precisions.autocast(self.precision, self.device.type):
             if use_adapter:
                 yield self.model
             elif self.method == "full":
@@ -182,6 +195,7 @@ class Predictor:
     def _base_model(self) -> torch.nn.Module:
         if self._base is None:
             self._base = seeded_base_model(self.spec, self.labels, self.regression).to(self.device).eval()
+            precisions.heads_in_fp32(self._base, HEAD_NAMES)
         return self._base
 
     def _require(self, task: str, call: str) -> None:

@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 from transformers import EarlyStoppingCallback, PrinterCallback, Trainer, TrainingArguments, set_seed
 
+from neat import precision as precisions
 from neat.data import load_raw, load_splits
 from neat.data_check import check_dataset
 from neat.errors import OutOfMemoryError, TrainingStopped, UserError
@@ -40,9 +41,7 @@ def last_complete_checkpoint(checkpoints: Path) -> str | None:
 
 
 def _precision_flags(precision: str) -> dict:
-    cuda = torch.cuda.is_available()
-    if precision == "auto":
-        precision = "bf16" if cuda and torch.cuda.is_bf16_supported() else "fp32"
+    """Trainer's own mixed-precision flags for a resolved precision (autocast on CPU too)."""
     return {"bf16": precision == "bf16", "fp16": precision == "fp16"}
 
 
@@ -75,7 +74,7 @@ def greater_is_better(metric: str) -> bool:
 
 
 def _training_arguments(
-    spec: RunSpec, checkpoints: Path, main_metric: str, greater: bool
+    spec: RunSpec, checkpoints: Path, main_metric: str, greater: bool, precision: str
 ) -> TrainingArguments:
     t = spec.training
     metric = t.metric_for_best or main_metric
@@ -112,7 +111,7 @@ def _training_arguments(
         # Classification heads ignore Trainer's token count, which would then scale their loss
         # by the number of processes under DDP; only causal LMs normalise by it.
         average_tokens_across_devices=spec.task == "causal-lm",
-        **_precision_flags(t.precision),
+        **_precision_flags(precision),
     )
 
 
@@ -155,18 +154,27 @@ def run(
         info = label_info(spec, train_raw, eval_raw)
         task = prepare_task(spec, processor, train_raw, eval_raw, info)
         bridge.message(f"data: {len(task.train)} training rows, {len(task.eval)} validation rows")
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        run_precision = precisions.resolve(spec.training.precision, device)
         model = load_base_model(
-            spec, labels=info.names if info else None, regression=bool(info and info.regression)
+            spec,
+            labels=info.names if info else None,
+            regression=bool(info and info.regression),
+            dtype=precisions.base_dtype(run_precision, spec.method.name),
         )
-        model = attach_method(model, spec, head_module_names(model))
+        heads = head_module_names(model)
+        model = attach_method(model, spec, heads)
+        precisions.trainable_to_fp32(model)
+        precisions.heads_in_fp32(model, heads)
         trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
         total = sum(p.numel() for p in model.parameters())
         bridge.message(f"method {spec.method.name}: {trainable:,} trainable of {total:,} parameters")
         world_size = int(os.environ.get("WORLD_SIZE", "1"))
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-        bridge.message(f"devices: {device}, world_size={world_size}")
+        bridge.message(f"devices: {device}, world_size={world_size}, precision {run_precision}")
 
-        args = _training_arguments(spec, checkpoints, task.main_metric, task.greater_is_better)
+        args = _training_arguments(
+            spec, checkpoints, task.main_metric, task.greater_is_better, run_precision
+        )
         callbacks = [bridge]
         if spec.training.early_stopping_patience:
             callbacks.append(EarlyStoppingCallback(spec.training.early_stopping_patience))
@@ -222,6 +230,7 @@ def _save_outputs(
         "best_metric": trainer.state.best_metric,
         "global_step": trainer.state.global_step,
         "trainable_parameters": trainable,
+        "precision": _precision_that_ran(trainer.args),
         "train_seconds": round(time.time() - started, 2),
         "peak_memory_bytes": peak_memory_bytes(),
         "versions": library_versions(),
@@ -233,6 +242,10 @@ def _save_outputs(
 
         merged_dir(out)
     return summary
+
+
+def _precision_that_ran(args: TrainingArguments) -> str:
+    return "bf16" if args.bf16 else "fp16" if args.fp16 else "fp32"
 
 
 def _format_metrics(metrics: dict) -> str:
