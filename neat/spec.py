@@ -18,6 +18,9 @@ from neat.errors import FieldError, SpecError
 TASKS = ("classification", "causal-lm", "image-classification")
 METHODS = ("neat", "lora", "full")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+# NEAT's initialisation of A (neat/layer.py): "calibrated" scales A per layer so act(A W0) has
+# RMS 1/sqrt(in) whatever W0's scale; "kaiming" is PEFT's stock Kaiming-uniform A.
+NEAT_INITS = ("calibrated", "kaiming")
 ACTIVATIONS = ("relu", "gelu", "silu", "tanh", "sigmoid", "leaky_relu", "linear")
 
 # Names accepted in model.name_or_path for the models bundled through pip packages.
@@ -72,6 +75,7 @@ class MethodSpec:
     depth: int = 0  # NEAT: number of encoder/decoder residual pairs (PEFT PeanutConfig.depth)
     act_fn: str = "relu"
     scaling: float = 1.0
+    neat_init: str = "calibrated"  # NEAT only: see NEAT_INITS; saved as init_weights in adapter_config.json
     target_modules: list[str] | None = None  # None: the architecture's defaults
     layers_to_transform: list[int] | None = None
     lora_alpha: float | None = None  # LoRA only; None means alpha = r
@@ -177,6 +181,8 @@ class RunSpec:
                 bad("method.depth", "must be 0 or more (residual encoder/decoder pairs)")
             if m.act_fn not in ACTIVATIONS:
                 bad("method.act_fn", f"must be one of {', '.join(ACTIVATIONS)}")
+            if m.neat_init not in NEAT_INITS:
+                bad("method.neat_init", f"must be one of {', '.join(NEAT_INITS)}, got {m.neat_init!r}")
             if not m.scaling > 0:
                 bad("method.scaling", "must be a positive number")
             if m.target_modules is not None and not m.target_modules:
