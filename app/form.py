@@ -8,12 +8,12 @@ every value that is not even of the right type, and `RunSpec.check()` adds the r
 
 from __future__ import annotations
 
-import copy
 import math
 import re
 from pathlib import Path
 from typing import Any
 
+from neat.defaults import method_defaults, with_method_defaults
 from neat.errors import FieldError
 from neat.spec import (
     BUILTIN_DATASETS,
@@ -35,8 +35,9 @@ DATA_OTHER = "Hub id or path"
 DATA_KINDS = (DATA_BUILTIN, DATA_UPLOAD, DATA_OTHER)
 NO_COLUMN = ""  # the optional text-pair column left unset
 
-# Every value of the form, with the value a new user starts from. Defaults lean on NEAT's
-# robustness to the learning rate (see DESIGN.md's probe: adapter lr 5e-3, scaling 0.1).
+# Every value of the form, with the value a new user starts from. The method's own numbers
+# (learning rate, scaling) come from the engine's per-method defaults (neat/defaults.py).
+_NEAT_DEFAULTS = method_defaults("classification", "neat")
 FORM_DEFAULTS: dict[str, Any] = {
     "name": "",
     "model_kind": MODEL_EMBEDDED,
@@ -63,7 +64,7 @@ FORM_DEFAULTS: dict[str, Any] = {
     "r": 8,
     "depth": 0,
     "act_fn": "relu",
-    "scaling": 0.1,
+    "scaling": _NEAT_DEFAULTS["method"]["scaling"],
     "target_modules": [],
     "lora_alpha": None,
     "compare_lora": False,
@@ -72,7 +73,7 @@ FORM_DEFAULTS: dict[str, Any] = {
     "batch_size": 16,
     "grad_accum": 1,
     "max_length": 128,
-    "learning_rate": 5e-3,
+    "learning_rate": _NEAT_DEFAULTS["training"]["learning_rate"],
     "head_learning_rate": 1e-3,
     "warmup_ratio": 0.06,
     "weight_decay": 0.0,
@@ -354,10 +355,9 @@ def validate_form(values: dict) -> tuple[RunSpec, list[FieldError]]:
 
 
 def lora_twin(spec: RunSpec, lora_r: int | None = None) -> RunSpec:
-    """The LoRA run to compare a NEAT run with: same everything, LoRA at rank `lora_r`."""
-    twin = copy.deepcopy(spec)
-    twin.method.name = "lora"
-    twin.method.depth = 0
+    """The LoRA run to compare a NEAT run with: same data, model and budget, LoRA at rank
+    `lora_r` and at LoRA's OWN defaults for the task (learning rate, alpha), not NEAT's."""
+    twin = with_method_defaults(spec, "lora")
     twin.method.r = max(1, int(lora_r or spec.method.r))
     twin.name = f"{spec.name}-lora" if not spec.name.endswith("-neat") else spec.name[:-5] + "-lora"
     return twin
@@ -459,10 +459,12 @@ PRESET_HELP = {
 def apply_preset(name: str, values: dict) -> dict:
     """The form after pressing a preset button; fields a preset does not set are kept."""
     v = {**FORM_DEFAULTS, **(values or {})}
+    neat = method_defaults(v.get("task") or "classification", "neat")
+    tuned = {"scaling": neat["method"]["scaling"], "learning_rate": neat["training"]["learning_rate"]}
     if name == "NEAT-S":
-        v.update(method="neat", r=8, depth=0, act_fn="relu", scaling=0.1, learning_rate=5e-3)
+        v.update(method="neat", r=8, depth=0, act_fn="relu", **tuned)
     elif name == "NEAT-L":
-        v.update(method="neat", r=32, depth=2, act_fn="relu", scaling=0.1, learning_rate=5e-3)
+        v.update(method="neat", r=32, depth=2, act_fn="relu", **tuned)
     elif name == "Quick CPU demo":
         v.update(
             model_kind=MODEL_EMBEDDED,

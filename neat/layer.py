@@ -17,10 +17,22 @@ Parameters, their names and the saved format are PEFT's own (we subclass its lay
 adapter trained here is a plain PEANuT adapter and merge/unmerge come from PEFT: merging
 computes dW from the ORIGINAL W0, which PEFT keeps to restore on unmerge.
 GPT-2 style Conv1D layers (weight stored as (in, out)) are supported through `fan_in_fan_out`.
+
+Initialisation (`init_weights`, PEFT's own field): True/False are PEFT's (A Kaiming-uniform, B zero
+or not). With Kaiming A the scale of H is rms(W0)/sqrt(3) times the activation's gain, so the
+update scaling * B H^T moves at a rate set by W0's scale, which differs between models and
+layers by 10x and more (benchmarks/RESULTS.md, "NEAT update scale"). "calibrated" (the project's
+default) removes that dependence: A gets orthonormal rows, each row's sign chosen so that most of
+its pre-activations are positive (fewer dead ReLU entries), then A is rescaled per layer so that
+the hidden features H^T = f(W0^T)^T have RMS exactly 1/sqrt(in): x H then has the scale of x,
+whatever W0's. The calibration lives in A's saved weights (and B is zero), so a stock PEFT
+PEANuT model loads the adapter with identical outputs; "calibrated" in adapter_config.json is a
+truthy value to stock PEFT, which only uses it to zero B before loading the saved weights.
 """
 
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Any
 
@@ -30,6 +42,9 @@ from peft.tuners.peanut.layer import Linear as PeanutLinear
 from peft.tuners.peanut.layer import PeanutLayer
 from transformers.activations import ACT2FN
 from transformers.pytorch_utils import Conv1D
+
+CALIBRATED = "calibrated"
+INIT_CHOICES = (True, False, CALIBRATED)
 
 
 class NeatLinear(PeanutLinear):
@@ -45,6 +60,37 @@ class NeatLinear(PeanutLinear):
             self.in_features, self.out_features = base.weight.shape
         self._active_adapter = adapter_name
         self.update_layer(adapter_name, r, config=config)
+
+    # -- initialisation ----------------------------------------------------------------------
+    def reset_peanut_parameters(self, adapter_name: str, init_weights: bool | str = True) -> None:
+        super().reset_peanut_parameters(adapter_name, init_weights=bool(init_weights))
+        if init_weights == CALIBRATED and adapter_name in self.peanut_A:
+            self._calibrate_a(adapter_name)
+
+    @torch.no_grad()
+    def _calibrate_a(self, adapter: str) -> None:
+        """A with orthonormal, sign-chosen rows, scaled so that rms(f(W0^T)^T) = 1/sqrt(in)."""
+        weight = self.peanut_A[adapter].weight
+        w0 = self._w0(self.get_base_layer().weight).detach().float()
+        if w0.device.type == "meta":  # shapes only (parameter counting): nothing to calibrate
+            return
+        r, out = weight.shape
+        q, _ = torch.linalg.qr(torch.randn(max(r, out), min(r, out)))  # global RNG: seeded runs repeat
+        a = (q.t() if r <= out else q).to(w0.device)  # (r, out), orthonormal rows (or columns if r > out)
+        live = (a @ w0 > 0).float().mean(1, keepdim=True)
+        a = torch.where(live < 0.5, -a, a)  # the sign with more positive pre-activations
+        weight.copy_(a.to(weight.dtype))
+        w0 = w0.to(weight.dtype)
+        if float(ACT2FN[self.act_fn[adapter]](torch.zeros(1))) != 0.0:
+            # f(0) != 0 (sigmoid): H cannot be made small, so put A W0 in f's curved range instead
+            weight.mul_(1.0 / (weight @ w0).float().pow(2).mean().sqrt().clamp_min(1e-12).to(weight.dtype))
+            return
+        target = 1.0 / math.sqrt(w0.shape[1])
+        for _ in range(3):  # exact in one step for positively homogeneous activations (ReLU, linear)
+            rms = self._hidden_t(adapter, w0).float().pow(2).mean().sqrt()
+            if not torch.isfinite(rms) or rms <= 0:
+                break
+            weight.mul_((target / rms).to(weight.dtype))
 
     # -- the MLP f, on W0^T (kept transposed: rows of H^T are the r hidden units) -------------
     def _hidden_t(self, adapter: str, w0: torch.Tensor) -> torch.Tensor:

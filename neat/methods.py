@@ -6,6 +6,7 @@ import torch
 from peft import LoraConfig, get_peft_model
 
 from neat.errors import FieldError, SpecError
+from neat.layer import CALIBRATED
 from neat.model import NeatConfig, default_target_modules, get_neat_model, list_linear_modules
 
 PEFT_TASK_TYPES = {"classification": "SEQ_CLS", "causal-lm": "CAUSAL_LM", "image-classification": None}
@@ -29,7 +30,10 @@ def attach_method(model: torch.nn.Module, spec, head_names: list[str]) -> torch.
     )
     try:
         if m.name == "neat":
-            config = NeatConfig(depth=m.depth, act_fn=m.act_fn, scaling=m.scaling, **common)
+            init = CALIBRATED if m.neat_init == "calibrated" else True  # True: PEFT's Kaiming A, zero B
+            config = NeatConfig(
+                depth=m.depth, act_fn=m.act_fn, scaling=m.scaling, init_weights=init, **common
+            )
             return get_neat_model(model, config)
         config = LoraConfig(lora_alpha=m.lora_alpha or m.r, lora_dropout=m.lora_dropout, **common)
         return get_peft_model(model, config)

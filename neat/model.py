@@ -27,7 +27,10 @@ class NeatConfig(PeanutConfig):
     act_fn: activation (a transformers ACT2FN key); scaling: multiplier on the update;
     target_modules / exclude_modules / layers_to_transform: where to adapt;
     modules_to_save: extra modules trained in full and saved (task heads);
-    init_weights: True makes B zero so training starts as an exact no-op.
+    init_weights: True makes B zero so training starts as an exact no-op (A Kaiming-uniform, as
+    PEFT); "calibrated" also zeroes B, and sets A per layer so that act(A W0) has RMS 1/sqrt(in)
+    whatever W0's scale (neat/layer.py). The calibration is in A's saved weights; stock PEFT
+    reads "calibrated" as a true init_weights, so it loads the adapter with the same outputs.
     Saved adapters are plain PEANuT adapters: stock `PeftModel.from_pretrained` loads them.
     """
 

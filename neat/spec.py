@@ -18,6 +18,9 @@ from neat.errors import FieldError, SpecError
 TASKS = ("classification", "causal-lm", "image-classification")
 METHODS = ("neat", "lora", "full")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+# NEAT's initialisation of A (neat/layer.py): "calibrated" scales A per layer so act(A W0) has
+# RMS 1/sqrt(in) whatever W0's scale; "kaiming" is PEFT's stock Kaiming-uniform A.
+NEAT_INITS = ("calibrated", "kaiming")
 ACTIVATIONS = ("relu", "gelu", "silu", "tanh", "sigmoid", "leaky_relu", "linear")
 
 # Names accepted in model.name_or_path for the models bundled through pip packages.
@@ -72,6 +75,7 @@ class MethodSpec:
     depth: int = 0  # NEAT: number of encoder/decoder residual pairs (PEFT PeanutConfig.depth)
     act_fn: str = "relu"
     scaling: float = 1.0
+    neat_init: str = "calibrated"  # NEAT only: see NEAT_INITS; saved as init_weights in adapter_config.json
     target_modules: list[str] | None = None  # None: the architecture's defaults
     layers_to_transform: list[int] | None = None
     lora_alpha: float | None = None  # LoRA only; None means alpha = r
@@ -177,6 +181,8 @@ class RunSpec:
                 bad("method.depth", "must be 0 or more (residual encoder/decoder pairs)")
             if m.act_fn not in ACTIVATIONS:
                 bad("method.act_fn", f"must be one of {', '.join(ACTIVATIONS)}")
+            if m.neat_init not in NEAT_INITS:
+                bad("method.neat_init", f"must be one of {', '.join(NEAT_INITS)}, got {m.neat_init!r}")
             if not m.scaling > 0:
                 bad("method.scaling", "must be a positive number")
             if m.target_modules is not None and not m.target_modules:
@@ -278,33 +284,45 @@ def _closest(word: str, candidates) -> str | None:
     return matches[0] if matches else None
 
 
-def example_spec(task: str) -> RunSpec:
-    """A ready-to-run spec for the embedded defaults of each task (CLI `--example`)."""
+def example_spec(task: str, method: str = "neat") -> RunSpec:
+    """A ready-to-run spec for the embedded defaults of each task (CLI `--example`).
+
+    The method's own defaults for the task (learning rate, scaling, ...) come from
+    neat/defaults.py, so `--method lora` prints LoRA at LoRA's defaults, not NEAT's.
+    """
+    from neat.defaults import with_method_defaults
+
     if task in ("classification", "text-classification"):
-        return RunSpec(
-            name="minilm-rotten-tomatoes-neat",
+        spec = RunSpec(
+            name="minilm-rotten-tomatoes",
             task="classification",
             model=ModelSpec("embedded:minilm"),
             dataset=DataSpec("rotten_tomatoes", ColumnMap(text="text", label="label")),
-            method=MethodSpec("neat", r=8, depth=0, scaling=0.1, target_modules=["query", "value"]),
-            training=TrainingSpec(epochs=1, batch_size=16, learning_rate=5e-3, head_learning_rate=1e-3),
+            method=MethodSpec("neat", r=8, depth=0, target_modules=["query", "value"]),
+            training=TrainingSpec(epochs=1, batch_size=16, head_learning_rate=1e-3),
         )
-    if task in ("causal-lm", "chat"):
-        return RunSpec(
-            name="smollm2-chatterbot-neat",
+    elif task in ("causal-lm", "chat"):
+        spec = RunSpec(
+            name="smollm2-chatterbot",
             task="causal-lm",
             model=ModelSpec("embedded:smollm2"),
             dataset=DataSpec("chatterbot", ColumnMap(prompt="prompt", response="response")),
-            method=MethodSpec("neat", r=8, depth=0, scaling=0.1, target_modules=["q_proj", "v_proj"]),
-            training=TrainingSpec(epochs=1, batch_size=8, learning_rate=2e-3, max_length=128, eval_steps=50),
+            method=MethodSpec("neat", r=8, depth=0, target_modules=["q_proj", "v_proj"]),
+            training=TrainingSpec(epochs=1, batch_size=8, max_length=128, eval_steps=50),
         )
-    if task in ("image", "image-classification"):
-        return RunSpec(
-            name="vit-digits-neat",
+    elif task in ("image", "image-classification"):
+        spec = RunSpec(
+            name="vit-digits",
             task="image-classification",
             model=ModelSpec("embedded:vit-tiny"),
             dataset=DataSpec("digits", ColumnMap(image="image", label="label")),
             method=MethodSpec("neat", r=8, depth=0),  # default targets: the ViT query/value projections
-            training=TrainingSpec(epochs=3, batch_size=32, learning_rate=5e-3, max_length=8),
+            training=TrainingSpec(epochs=3, batch_size=32, max_length=8),
         )
-    raise ValueError(f"no example for task {task!r}; choose classification, causal-lm or image")
+    else:
+        raise ValueError(f"no example for task {task!r}; choose classification, causal-lm or image")
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose {', '.join(METHODS)}")
+    spec = with_method_defaults(spec, method)
+    spec.name = f"{spec.name}-{method}"
+    return spec

@@ -271,11 +271,14 @@ def main(argv: list[str] | None = None) -> int:
         "--example", choices=["classification", "causal-lm", "image"], help="print a ready-to-run spec"
     )
     parser.add_argument(
+        "--method", choices=["neat", "lora", "full"], default="neat", help="with --example: the method"
+    )
+    parser.add_argument(
         "--check", action="store_true", help="only run the pre-queue check (model, targets, data) and report"
     )
     args = parser.parse_args(argv)
     if args.example:
-        print(example_spec(args.example).to_yaml(), end="")
+        print(example_spec(args.example, args.method).to_yaml(), end="")
         return 0
     if not args.spec:
         parser.error("give a spec file, or --example TASK to print one")

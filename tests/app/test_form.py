@@ -9,14 +9,18 @@ from app.form import FORM_DEFAULTS, apply_preset, form_to_spec, spec_to_form, va
 from neat.spec import RunSpec, example_spec
 
 
-def test_defaults_make_a_valid_spec_that_leans_on_neat_robustness():
+def test_defaults_make_a_valid_spec_at_neat_own_defaults():
     spec, errors = validate_form(dict(FORM_DEFAULTS))
     assert errors == []
     assert spec.model.name_or_path == "embedded:minilm"
     assert spec.dataset.source == "rotten_tomatoes"
     assert spec.method.name == "neat" and spec.method.r == 8 and spec.method.depth == 0
-    assert spec.training.learning_rate == pytest.approx(5e-3)
-    assert spec.method.scaling == pytest.approx(0.1)
+    from neat.defaults import method_defaults
+
+    neat = method_defaults("classification", "neat")
+    assert spec.training.learning_rate == pytest.approx(neat["training"]["learning_rate"])
+    assert spec.method.scaling == pytest.approx(neat["method"]["scaling"])
+    assert spec.method.neat_init == "calibrated"
     assert spec.training.max_steps == -1  # empty max steps: use epochs
     assert spec.dataset.max_rows is None
     assert spec.method.target_modules is None  # nothing checked: the architecture's defaults
@@ -147,7 +151,13 @@ def test_lora_twin_and_equal_budget_rank():
     spec = validate_form({**FORM_DEFAULTS, "depth": 2, "r": 8})[0]
     twin = form.lora_twin(spec, 10)
     assert twin.method.name == "lora" and twin.method.r == 10 and twin.method.depth == 0
-    assert twin.name != spec.name and twin.training == spec.training and twin.dataset == spec.dataset
+    assert twin.name != spec.name and twin.dataset == spec.dataset and twin.model == spec.model
+    # each method at its own defaults: the twin does not inherit NEAT's learning rate
+    from neat.defaults import method_defaults
+
+    lora_lr = method_defaults(spec.task, "lora")["training"]["learning_rate"]
+    assert twin.training.learning_rate == lora_lr != spec.training.learning_rate
+    assert twin.training.epochs == spec.training.epochs and twin.training.seed == spec.training.seed
     assert spec.method.name == "neat"  # the original is untouched
     assert twin.validate()
     # LoRA's count is linear in r: 1,000 params at r=8 -> 1,500 NEAT params need r=12

@@ -355,3 +355,81 @@ def test_training_step_builds_no_dense_update(dtype):
     assert _dense_temporaries(NeatLinear, dtype) == []
     # the check is able to fail: stock PEANuT materialises dW every forward
     assert _dense_temporaries(StockLinear, dtype)
+
+
+# -- the calibrated initialisation (init_weights="calibrated") ----------------------------------
+def _hidden_rms_times_sqrt_in(model) -> list[float]:
+    values = []
+    for module in model.modules():
+        if isinstance(module, NeatLinear):
+            with torch.no_grad():
+                h_t = module._hidden_t("default", module._w0(module.get_base_layer().weight))
+            values.append(h_t.pow(2).mean().sqrt().item() * module.in_features**0.5)
+    return values
+
+
+@pytest.mark.parametrize("kind", list(BUILDERS))
+@pytest.mark.parametrize("depth", [0, 1])
+@pytest.mark.parametrize("act_fn", ["relu", "gelu", "tanh"])
+def test_calibrated_init_gives_every_layer_the_target_hidden_rms(kind, depth, act_fn):
+    config = NeatConfig(
+        r=4, depth=depth, act_fn=act_fn, target_modules=TARGETS[kind], init_weights="calibrated"
+    )
+    model = get_neat_model(BUILDERS[kind](), config)
+    values = _hidden_rms_times_sqrt_in(model)
+    assert values and all(abs(v - 1.0) < 0.01 for v in values), values
+    inputs = model_inputs(kind)
+    assert torch.equal(logits(model, inputs), logits(BUILDERS[kind](), inputs))  # B is zero: a no-op
+
+
+def test_calibrated_hidden_scale_does_not_depend_on_w0_scale():
+    def scaled_bert(factor):
+        base = BUILDERS["bert"]()
+        with torch.no_grad():
+            for name, param in base.named_parameters():
+                if name.endswith(("query.weight", "value.weight")):
+                    param.mul_(factor)
+        return base
+
+    stock, calibrated = [], []
+    for factor in (0.1, 10.0):
+        torch.manual_seed(0)
+        cfg = dict(r=4, target_modules=["query", "value"])
+        stock.append(_hidden_rms_times_sqrt_in(get_neat_model(scaled_bert(factor), NeatConfig(**cfg))))
+        torch.manual_seed(0)
+        model = get_neat_model(scaled_bert(factor), NeatConfig(**cfg, init_weights="calibrated"))
+        calibrated.append(_hidden_rms_times_sqrt_in(model))
+    assert stock[1][0] / stock[0][0] == pytest.approx(100.0, rel=1e-3)  # Kaiming A: H follows W0
+    assert calibrated[0] == pytest.approx(calibrated[1], rel=1e-3)
+
+
+def test_calibrated_init_leaves_no_dead_relu_unit():
+    model = get_neat_model(
+        BUILDERS["llama"](), NeatConfig(r=8, target_modules=["q_proj", "v_proj"], init_weights="calibrated")
+    )
+    for module in model.modules():
+        if isinstance(module, NeatLinear):
+            pre = module.peanut_A["default"].weight @ module.get_base_layer().weight
+            assert (pre > 0).any(dim=1).all()  # every hidden unit is alive on some input column
+            assert ((pre > 0).float().mean(dim=1) >= 0.5).all()  # the sign with more live entries
+
+
+def test_stock_peft_loads_a_calibrated_adapter_with_identical_outputs(tmp_path):
+    import json
+
+    config = NeatConfig(r=4, depth=1, target_modules=TARGETS["bert"], init_weights="calibrated")
+    ours = get_neat_model(BUILDERS["bert"](), config)
+    optimizer = torch.optim.AdamW([p for p in ours.parameters() if p.requires_grad], lr=1e-2)
+    inputs = model_inputs("bert")
+    for _ in range(3):  # B moves away from zero, A from its calibrated start
+        optimizer.zero_grad()
+        logits(ours, inputs).pow(2).sum().backward()
+        optimizer.step()
+    expected = logits(ours, inputs)
+    ours.save_pretrained(tmp_path)
+    assert json.loads((tmp_path / "adapter_config.json").read_text())["init_weights"] == "calibrated"
+    plain = PeftModel.from_pretrained(BUILDERS["bert"](), tmp_path)  # stock PEANuT layers
+    assert not any(isinstance(m, NeatLinear) for m in plain.modules())
+    assert rel_err(logits(plain, inputs), expected) <= 1e-5
+    again = load_neat_model(BUILDERS["bert"](), tmp_path)
+    assert rel_err(logits(again, inputs), expected) <= 1e-5

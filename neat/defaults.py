@@ -1,0 +1,57 @@
+"""Each fine-tuning method's own defaults per task: the one owner of those numbers.
+
+A method's best learning rate is its own: NEAT's calibrated update (neat/layer.py) moves
+about 1.7x as far per step as LoRA's at alpha = r (benchmarks/RESULTS.md, "NEAT update scale"),
+and full fine-tuning moves every weight. So "compare with LoRA at equal budget" runs each
+method at ITS defaults rather than copying NEAT's learning rate onto the LoRA twin.
+Values come from the learning-rate search of benchmarks/quality.py (RESULTS.md, "Quality
+suite"); where a value is provisional, RESULTS.md says so.
+"""
+
+from __future__ import annotations
+
+import copy
+
+# task -> method -> {"method": MethodSpec fields, "training": TrainingSpec fields}
+METHOD_DEFAULTS: dict[str, dict[str, dict[str, dict]]] = {
+    "classification": {
+        "neat": {"method": {"scaling": 1.0, "neat_init": "calibrated"}, "training": {"learning_rate": 5e-3}},
+        "lora": {"method": {"lora_alpha": None}, "training": {"learning_rate": 1e-2}},
+        "full": {"method": {}, "training": {"learning_rate": 1e-4}},
+    },
+    "causal-lm": {
+        "neat": {"method": {"scaling": 1.0, "neat_init": "calibrated"}, "training": {"learning_rate": 5e-3}},
+        "lora": {"method": {"lora_alpha": None}, "training": {"learning_rate": 1e-2}},
+        "full": {"method": {}, "training": {"learning_rate": 1e-4}},
+    },
+    "image-classification": {
+        "neat": {"method": {"scaling": 1.0, "neat_init": "calibrated"}, "training": {"learning_rate": 5e-3}},
+        "lora": {"method": {"lora_alpha": None}, "training": {"learning_rate": 1e-2}},
+        "full": {"method": {}, "training": {"learning_rate": 5e-4}},
+    },
+}
+TASK_ALIASES = {"text-classification": "classification", "chat": "causal-lm", "image": "image-classification"}
+
+
+def method_defaults(task: str, method: str) -> dict[str, dict]:
+    """{"method": {...}, "training": {...}}: the fields `method` sets by default for `task`."""
+    task = TASK_ALIASES.get(task, task)
+    if task not in METHOD_DEFAULTS:
+        raise ValueError(f"no defaults for task {task!r}; choose {', '.join(METHOD_DEFAULTS)}")
+    if method not in METHOD_DEFAULTS[task]:
+        raise ValueError(f"no defaults for method {method!r}; choose {', '.join(METHOD_DEFAULTS[task])}")
+    return copy.deepcopy(METHOD_DEFAULTS[task][method])
+
+
+def with_method_defaults(spec, method: str):
+    """A copy of `spec` switched to `method`, with that method's defaults for the spec's task."""
+    out = copy.deepcopy(spec)
+    out.method.name = method
+    if method == "lora":
+        out.method.depth = 0
+    fields = method_defaults(out.task, method)
+    for name, value in fields["method"].items():
+        setattr(out.method, name, value)
+    for name, value in fields["training"].items():
+        setattr(out.training, name, value)
+    return out
