@@ -149,8 +149,14 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     demo = build_app()
+    # Finish the model libraries' lazy imports here, before any thread: the warm-up thread and a
+    # first request importing them at once can see a half-initialised transformers module.
+    import datasets  # noqa: F401
+    import transformers
+
     from app.tabs.train import warm_up
 
+    transformers.PreTrainedTokenizerBase  # noqa: B018 - the lazy attribute loads its module
     threading.Thread(target=warm_up, name="warm-up", daemon=True).start()
     demo.queue(default_concurrency_limit=4)
     print(f"NEAT Studio: http://{args.host}:{args.port}  (data in {home})", flush=True)

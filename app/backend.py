@@ -36,7 +36,9 @@ def _viewer(viewer):
 def list_jobs(viewer=None) -> list[dict]:
     """The jobs `viewer` (an app.access.Viewer; None: no request) may see, newest first."""
     viewer = _viewer(viewer)
-    return _api().list_jobs(owner=None if viewer.sees_all else (viewer.name or "\0"))
+    if viewer.sees_all:
+        return _api().list_jobs()
+    return _api().list_jobs(owner=viewer.name) if viewer.name else []
 
 
 def get_job(job_id: int, viewer=None) -> dict:

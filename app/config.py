@@ -3,6 +3,7 @@
 Environment variables (all optional):
 - NEAT_HOME: data folder (database, uploads, runs); default ~/.neat-studio.
 - NEAT_AUTH: `user:password` (several separated by commas) turns on the login page.
+- NEAT_ADMINS, NEAT_DATA_DIRS, NEAT_ALLOW_REMOTE_CODE: see app/access.py and app/paths.py.
 - NEAT_MAX_UPLOAD_MB: largest file a user may upload (default 200 MB).
 """
 

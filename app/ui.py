@@ -14,6 +14,21 @@ CSS = """
 .field-error ul { margin: 0.2em 0 0.4em 0; }
 .preset-help { font-size: 0.9em; opacity: 0.8; cursor: help; }
 #start-status { font-weight: 600; }
+.hidden-control { display: none !important; }
+"""
+
+# A file picked (or dropped) on the upload widget first forgets the stored one, so an upload the
+# browser refuses (over the size limit) cannot leave the previous file to train on.
+JS = """
+() => {
+  const forget = (event) => {
+    if (event.target.closest && event.target.closest("#data-upload")) {
+      document.querySelector("#forget-upload")?.click();
+    }
+  };
+  document.addEventListener("change", (e) => e.target.type === "file" && forget(e), true);
+  document.addEventListener("drop", forget, true);
+}
 """
 
 THEME = gr.themes.Soft(primary_hue="emerald", secondary_hue="sky")
@@ -55,5 +70,5 @@ def build_app() -> gr.Blocks:
 
 
 def launch_kwargs() -> dict:
-    """Theme and CSS belong to launch() in Gradio 6."""
-    return {"theme": THEME, "css": CSS}
+    """Theme, CSS and page scripts belong to launch() in Gradio 6."""
+    return {"theme": THEME, "css": CSS, "js": JS}

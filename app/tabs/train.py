@@ -951,11 +951,12 @@ def _wire(tab: TrainTab, preset_buttons: dict, yaml_btn: gr.Button) -> None:
         [f["data_upload"], *data_outputs],
         show_progress_on=[tab.report],
     )
-    # cleared (or emptied by a refused upload): nothing stays stored for Start to train on
+    # cleared, or a new file picked (clicked by the page script in app/ui.py before the browser
+    # uploads it, or refuses it as too large): nothing stays stored for Start to train on
     tab.upload.clear(on_upload, [tab.upload, *inputs], [f["data_upload"], *data_outputs])
-    tab.upload.change(
-        lambda file: "" if not file else gr.skip(), [tab.upload], [f["data_upload"]], show_progress="hidden"
-    )
+    forget = gr.Button("forget upload", elem_id="forget-upload", elem_classes=["hidden-control"])
+    forget.click(lambda: "", None, f["data_upload"], queue=False, show_progress="hidden")
+    tab.extra["forget_upload"] = forget
 
     # -- presets
     def on_preset(name):

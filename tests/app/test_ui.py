@@ -49,4 +49,5 @@ def test_build_app_has_every_tab_and_key_component(neat_home):
 
 def test_theme_and_css_go_to_launch():
     kwargs = launch_kwargs()
-    assert set(kwargs) == {"theme", "css"} and ".field-error" in kwargs["css"]
+    assert set(kwargs) == {"theme", "css", "js"} and ".field-error" in kwargs["css"]
+    assert "#forget-upload" in kwargs["js"]

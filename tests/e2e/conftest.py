@@ -115,7 +115,10 @@ class AppProcess:
 @pytest.fixture(scope="module")
 def app_server(tmp_path_factory, chromium_path):
     """The app with a fresh NEAT_HOME and its worker; yields (url, neat_home)."""
-    app = AppProcess(tmp_path_factory.mktemp("neat_home"))
+    # the tests' temp folders (tiny model, data files) are open to the app, like an operator's /data
+    app = AppProcess(
+        tmp_path_factory.mktemp("neat_home"), env={"NEAT_DATA_DIRS": str(tmp_path_factory.getbasetemp())}
+    )
     try:
         app.wait_ready()
         yield app.url, app.home
@@ -129,7 +132,8 @@ def start_app(tmp_path_factory):
     started: list[AppProcess] = []
 
     def start(args: tuple[str, ...] = (), env: dict | None = None) -> AppProcess:
-        app = AppProcess(tmp_path_factory.mktemp("neat_home_extra"), args, env)
+        opened = {"NEAT_DATA_DIRS": str(tmp_path_factory.getbasetemp())}
+        app = AppProcess(tmp_path_factory.mktemp("neat_home_extra"), args, {**opened, **(env or {})})
         started.append(app)
         app.wait_ready()
         return app

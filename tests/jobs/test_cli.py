@@ -65,3 +65,16 @@ def test_cli_reports_user_errors_without_a_traceback(jobs_home: Path, tmp_path: 
     code, _, err = run_cli(capsys, "show", "7")
     assert code == 1 and err.strip() == "error: job 7 does not exist"
     assert run_cli(capsys, "list")[1].strip() == "no jobs"
+
+
+def test_submit_runs_the_pre_queue_check_unless_told_not_to(
+    jobs_home: Path, make_spec, tmp_path: Path, capsys
+):
+    spec = make_spec("typo")
+    spec.method.target_modules = ["query", "valeu"]
+    spec.save(tmp_path / "typo.yaml")
+    code, out, err = run_cli(capsys, "submit", str(tmp_path / "typo.yaml"))
+    assert code == 1 and "'valeu'" in err and "nothing was queued" in err
+    assert api.list_jobs() == []
+    code, out, _ = run_cli(capsys, "submit", str(tmp_path / "typo.yaml"), "--no-check")
+    assert code == 0 and [j["name"] for j in api.list_jobs()] == ["typo"]
