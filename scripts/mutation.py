@@ -549,6 +549,8 @@ def main(argv: list[str] | None = None) -> int:
             verdict = {"failed": "killed", "timeout": "killed (timeout)", "passed": "SURVIVED"}[outcome]
             results.append({"id": m.id, "file": m.file, "outcome": verdict, "seconds": round(seconds, 1)})
             print(f"{m.id:36} {verdict:17} {seconds:6.0f} s", flush=True)
+            if args.json:  # after every mutant, so an interrupted run keeps what it learned
+                args.json.write_text(json.dumps({"partial": True, "results": results}, indent=2))
 
     judged = [r for r in results if r["outcome"] != "stale"]
     killed = [r for r in judged if r["outcome"].startswith("killed")]
