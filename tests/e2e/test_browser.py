@@ -168,6 +168,32 @@ def test_finished_job_answers_in_the_playground(page, store, tiny_model, data_fi
     assert response.ok and response.body()[:2] == b"PK"  # a zip archive
 
 
+def test_playground_labels_clearly_positive_and_negative_reviews(page, store, tiny_model, tmp_path):
+    """A run trained until it separates the classes: the Playground names the right class for a
+    clearly positive and a clearly negative review (a label/probability mix-up would swap them)."""
+    from tests.tiny_runs import classification_spec, sentiment_csv
+
+    spec = classification_spec(
+        tiny_model,
+        sentiment_csv(tmp_path / "reviews.csv"),
+        max_steps=40,
+        eval_steps=20,
+        learning_rate=0.2,
+        head_learning_rate=0.2,
+    )
+    spec.name = "playground-labels"
+    job = _wait_status(store, store.submit(spec), ("succeeded", "failed"))
+    assert job["status"] == "succeeded", job.get("error")
+    open_tab(page, "Playground")
+    choose(page, "pg-job", f"#{job['id']} ")
+    expect(page.locator("#pg-status")).to_contain_text("labels: negative, positive", timeout=60_000)
+    top_class = page.locator("#pg-adapted [data-testid=label-output-value]")
+    for text, label in (("great, lovely, good", "positive"), ("poor, awful, bad", "negative")):
+        type_into(page, "pg-text", text, then="Tab")
+        page.click("#pg-predict")
+        expect(top_class).to_have_text(label, timeout=60_000)
+
+
 def test_broken_csv_is_reported_next_to_the_dataset_field(page, store, tiny_model, data_files):
     before = len(store.list_jobs())
     pick_radio(page, "model-kind", "Local folder or hub id")

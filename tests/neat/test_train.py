@@ -158,10 +158,20 @@ def test_chat_messages_column(tmp_path, llama_dir):
         model=ModelSpec(str(llama_dir)),
         dataset=DataSpec(str(path), ColumnMap(messages="messages")),
         method=MethodSpec("neat", r=2),
-        training=TrainingSpec(max_steps=2, batch_size=4, eval_steps=2),
+        training=TrainingSpec(max_steps=8, batch_size=4, eval_steps=8, logging_steps=1, learning_rate=2e-2),
     )
-    summary = run(spec, tmp_path / "run")
-    assert summary["eval"]["eval_loss"] > 0
+    # both assistant turns are trained on, neither user turn
+    from neat.loading import load_processor
+    from neat.tasks import encode_conversation
+
+    tokenizer = load_processor(spec)
+    encoded = encode_conversation(tokenizer, conv, 64)
+    trained = [t for t, label in zip(encoded["input_ids"], encoded["labels"]) if label != -100]
+    assert tokenizer.decode(trained).split() == ["hello", "[SEP]", "goodbye", "[SEP]"]
+    recorder = Recorder()
+    run(spec, tmp_path / "run", [recorder])
+    losses = list(recorder.points("train", "loss").values())
+    assert len(losses) == 8 and losses[-1] < losses[0]
 
 
 def test_image_classification_on_digits_with_embedded_vit(tmp_path, monkeypatch):
@@ -170,9 +180,21 @@ def test_image_classification_on_digits_with_embedded_vit(tmp_path, monkeypatch)
     spec.dataset.max_rows = 120
     spec.training = TrainingSpec(max_steps=4, batch_size=16, eval_steps=2, logging_steps=1)
     summary = run(spec, tmp_path / "run")
-    assert 0.0 <= summary["eval"]["eval_accuracy"] <= 1.0
     labels = json.loads((tmp_path / "run" / "labels.json").read_text())["labels"]
     assert labels == [str(i) for i in range(10)]
+    # the Playground's answers on the validation images give the accuracy the run reported
+    from neat.data import load_splits
+    from neat.inference import Predictor
+
+    predictor = Predictor.load(tmp_path / "run")
+    _, validation = load_splits(spec)
+    columns = spec.dataset.columns
+    hits = []
+    for row in validation:
+        probs = predictor.classify_image(row[columns.image])
+        hits.append(max(probs, key=probs.get) == str(row[columns.label]))
+    assert len(hits) == 12
+    assert summary["eval"]["eval_accuracy"] == pytest.approx(sum(hits) / len(hits))
 
 
 def test_image_folder_dataset(tmp_path, monkeypatch):
