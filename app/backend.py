@@ -178,9 +178,11 @@ class PredictorCache:
     def _load(self, folder: str):
         if self._loader is not None:
             return self._loader(folder)
+        from jobs.devices import busy_gpus
         from neat.inference import Predictor
 
-        return Predictor.load(folder)
+        running = _api().list_jobs(status="running")
+        return Predictor.load(folder, busy_gpus=busy_gpus(job.get("device") for job in running))
 
     def get(self, folder: str | Path):
         key = str(Path(folder).resolve())

@@ -69,6 +69,8 @@ class Job(Base):
     resumed_from: Mapped[int | None] = mapped_column(Integer)  # checkpoint step of the last resume
     auto_resumed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     retry_of: Mapped[int | None] = mapped_column(Integer)  # the job this one retries
+    # Added by revision 0003_job_device: where the job last ran, `gpu:N` or `cpu`
+    device: Mapped[str | None] = mapped_column(String(64))
 
 
 class MetricPoint(Base):

@@ -53,7 +53,8 @@ def _prepare_resume(job: dict[str, Any], output_dir: Path, host: str, pid: int) 
         store.add_event(job_id, f"removed half-written checkpoints at steps {broken}", "warning")
     checkpoint = latest_checkpoint_step(output_dir)
     if checkpoint is None:
-        store.add_event(job_id, f"started on {host}:{pid} (attempt {job['attempts']})")
+        where = f"{host}:{pid}, {job.get('device') or 'cpu'}"
+        store.add_event(job_id, f"started on {where} (attempt {job['attempts']})")
         return None
     # The engine resumes from this checkpoint and logs the later steps again: keep exactly the
     # points up to it (backfilled from metrics.jsonl in case the dead worker had not flushed
@@ -61,7 +62,8 @@ def _prepare_resume(job: dict[str, Any], output_dir: Path, host: str, pid: int) 
     store.delete_metric_points_after(job_id, checkpoint)
     store.add_metric_points(job_id, logged_points(output_dir, checkpoint))
     store.update_running(job_id, resumed_from=checkpoint)
-    store.add_event(job_id, f"resuming from the checkpoint at step {checkpoint} on {host}:{pid}")
+    where = f"{host}:{pid}, {job.get('device') or 'cpu'}"
+    store.add_event(job_id, f"resuming from the checkpoint at step {checkpoint} on {where}")
     return checkpoint
 
 
