@@ -115,6 +115,20 @@ def param_budget(
     )
 
 
+def fit_markdown(spec: RunSpec, num_labels: int = 2) -> str:
+    """The fit check's sentence (memory and time before launch), warnings in bold; "" if unknown."""
+    from neat.fit import estimate
+
+    try:
+        est = estimate(spec, train_rows=spec.dataset.max_rows, num_labels=num_labels)
+    except Exception:  # noqa: BLE001 - an unreadable model is reported by the parameter line
+        return ""
+    text = "**Fit check** — " + est.sentence() + "."
+    for warning in est.warnings():
+        text += f" **Warning: {warning}.**"
+    return text
+
+
 @functools.lru_cache(maxsize=32)
 def default_targets(name_or_path: str) -> tuple[str, ...]:
     """The architecture's default target modules (query/value for BERT, q/v_proj for Llama...)."""

@@ -289,9 +289,20 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _check_only(spec: RunSpec) -> int:
+    from neat.fit import estimate
+
     spec.validate()
     tokenizer = None if spec.task == "image-classification" else load_processor(spec)
-    print(check_dataset(spec, tokenizer=tokenizer).summary_markdown())
+    report = check_dataset(spec, tokenizer=tokenizer)
+    print(report.summary_markdown())
+    rows = report.rows if not spec.dataset.max_rows else min(report.rows, spec.dataset.max_rows)
+    if not spec.dataset.validation_source:
+        rows = int(rows * (1 - spec.dataset.validation_fraction))
+    labels = max(2, len(report.label_counts or {}))
+    fit = estimate(spec, train_rows=rows, num_labels=labels, token_lengths=report.token_lengths)
+    print(f"\nfit check: {fit.sentence()}")
+    for warning in fit.warnings():
+        print(f"warning: {warning}")
     return 0
 
 
