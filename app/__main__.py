@@ -57,6 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
         "never for uploaded folders, and never inside the app process (also NEAT_ALLOW_REMOTE_CODE=1)",
     )
     parser.add_argument(
+        "--gpus",
+        default=None,
+        help="`all` or GPU numbers (0,1,...): the started worker runs one training worker per GPU",
+    )
+    parser.add_argument(
         "--share",
         action="store_true",
         help="also publish a temporary public gradio.live link (off by default; needs internet)",
@@ -67,12 +72,15 @@ def build_parser() -> argparse.ArgumentParser:
 class WorkerProcess:
     """The `python -m jobs.worker` child: started with the app, stopped with it."""
 
-    def __init__(self, workers: int = 1):
+    def __init__(self, workers: int = 1, gpus: str | None = None):
         self.workers = workers
+        self.gpus = gpus
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> None:
         cmd = [sys.executable, "-m", "jobs.worker", "--workers", str(self.workers)]
+        if self.gpus is not None:
+            cmd += ["--gpus", self.gpus]
         self.proc = subprocess.Popen(cmd, env=os.environ.copy(), preexec_fn=_terminate_with_parent)
         log.info("started worker (pid %s): %s", self.proc.pid, " ".join(cmd))
 
@@ -126,6 +134,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.workers < 1:
         print("error: --workers must be at least 1", file=sys.stderr)
         return 2
+    if args.gpus is not None:
+        from jobs.devices import GpuSpecError, parse_gpus
+
+        try:
+            parse_gpus(args.gpus)  # a bad list is refused here, not by a worker that then exits
+        except GpuSpecError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     for name in ("HF_HUB_DISABLE_TELEMETRY", "GRADIO_ANALYTICS_ENABLED"):
         os.environ.setdefault(name, "1" if name.startswith("HF") else "False")
     home = config.neat_home()  # created now, so the worker and the UI agree on it
@@ -138,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     from app import backend
     from app.ui import build_app, launch_kwargs
 
-    worker = WorkerProcess(args.workers)
+    worker = WorkerProcess(args.workers, args.gpus)
     if not args.no_worker:
         worker.start()
         atexit.register(worker.stop)

@@ -154,6 +154,20 @@ def param_budget(
     )
 
 
+def fit_markdown(spec: RunSpec, num_labels: int = 2) -> str:
+    """The fit check's sentence (memory and time before launch), warnings in bold; "" if unknown."""
+    from neat.fit import estimate
+
+    try:
+        est = estimate(spec, train_rows=spec.dataset.max_rows, num_labels=num_labels)
+    except Exception:  # noqa: BLE001 - an unreadable model is reported by the parameter line
+        return ""
+    text = "**Fit check** — " + est.sentence() + "."
+    for warning in est.warnings():
+        text += f" **Warning: {warning}.**"
+    return text
+
+
 @functools.lru_cache(maxsize=32)
 def default_targets(name_or_path: str) -> tuple[str, ...]:
     """The architecture's default target modules (query/value for BERT, q/v_proj for Llama...)."""
@@ -217,13 +231,15 @@ class PredictorCache:
     def _load(self, folder: str):
         if self._loader is not None:
             return self._loader(folder)
+        from jobs.devices import busy_gpus
         from neat.inference import Predictor, read_spec
 
         if read_spec(folder).model.trust_remote_code:  # its model code would run in this process
             from app.access import no_remote_code_here
 
             raise no_remote_code_here()
-        return Predictor.load(folder)
+        running = _api().list_jobs(status="running")
+        return Predictor.load(folder, busy_gpus=busy_gpus(job.get("device") for job in running))
 
     def get(self, folder: str | Path):
         key = str(Path(folder).resolve())

@@ -71,6 +71,8 @@ class Job(Base):
     retry_of: Mapped[int | None] = mapped_column(Integer)  # the job this one retries
     # Added by revision 0003: the account that queued the job (None: CLI or no login).
     owner: Mapped[str | None] = mapped_column(String(200), index=True)
+    # Added by revision 0004: where the job last ran, `gpu:N` or `cpu`
+    device: Mapped[str | None] = mapped_column(String(64))
 
 
 class MetricPoint(Base):

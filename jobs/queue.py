@@ -73,9 +73,10 @@ def enqueue_missing() -> list[int]:
 def run_job(job_id: int) -> str:
     """The Huey task: claim the job and train it; returns how it ended ('skipped' if not queued)."""
     from jobs import runner
+    from jobs.devices import assigned_device
 
     host, pid = socket.gethostname(), os.getpid()
-    job = store.claim_job(job_id, host, pid)
+    job = store.claim_job(job_id, host, pid, device=assigned_device())
     if job is None:
         log.info("job %s is not queued any more (cancelled, deleted or taken): skipped", job_id)
         return "skipped"

@@ -95,7 +95,8 @@ def _prepare_resume(job: dict[str, Any], output_dir: Path, host: str, pid: int) 
         store.add_event(job_id, f"removed half-written checkpoints at steps {broken}", "warning")
     checkpoint = latest_checkpoint_step(output_dir)
     if checkpoint is None:
-        store.add_event(job_id, f"started on {host}:{pid} (attempt {job['attempts']})")
+        where = f"{host}:{pid}, {job.get('device') or 'cpu'}"
+        store.add_event(job_id, f"started on {where} (attempt {job['attempts']})")
         return None
     # The engine resumes from this checkpoint and logs the later steps again: keep exactly the
     # points up to it (backfilled from metrics.jsonl in case the dead worker had not flushed
@@ -103,7 +104,8 @@ def _prepare_resume(job: dict[str, Any], output_dir: Path, host: str, pid: int) 
     store.delete_metric_points_after(job_id, checkpoint)
     store.add_metric_points(job_id, logged_points(output_dir, checkpoint))
     store.update_running(job_id, resumed_from=checkpoint)
-    store.add_event(job_id, f"resuming from the checkpoint at step {checkpoint} on {host}:{pid}")
+    where = f"{host}:{pid}, {job.get('device') or 'cpu'}"
+    store.add_event(job_id, f"resuming from the checkpoint at step {checkpoint} on {where}")
     return checkpoint
 
 
@@ -113,8 +115,37 @@ def _train(job: dict[str, Any], output_dir: Path, listener: JobListener, resume:
     spec = RunSpec.from_dict(job["spec"]).validate()
     output_dir.mkdir(parents=True, exist_ok=True)
     import neat.train  # imported here: the queue's callers never load torch
+    from neat.errors import OutOfMemoryError
+    from neat.fit import halved_micro_batch, release_memory
 
-    return neat.train.run(spec, output_dir, listeners=(listener,), resume=resume) or {}
+    try:
+        return neat.train.run(spec, output_dir, listeners=(listener,), resume=resume) or {}
+    except OutOfMemoryError as exc:
+        smaller = halved_micro_batch(spec)
+        if smaller is None:
+            raise
+        first_try = _batch_words(spec)
+        listener.flush()
+        release_memory()
+        # Go on from the last checkpoint, if any: the same effective batch takes the same steps.
+        checkpoint = latest_checkpoint_step(output_dir)
+        store.delete_metric_points_after(job["id"], checkpoint or 0)
+        store.add_event(
+            job["id"],
+            f"{exc} with {first_try}: retrying once with {_batch_words(smaller)}"
+            + (f", from the checkpoint at step {checkpoint}" if checkpoint else ""),
+            "warning",
+        )
+    try:
+        return neat.train.run(smaller, output_dir, listeners=(listener,), resume=True) or {}
+    except OutOfMemoryError as exc:
+        raise OutOfMemoryError(f"{exc}, also after retrying with {_batch_words(smaller)}") from exc
+
+
+def _batch_words(spec) -> str:
+    t = spec.training
+    effective = t.batch_size * t.grad_accum
+    return f"micro-batch {t.batch_size} x {t.grad_accum} accumulation (effective batch {effective})"
 
 
 def _on_error(job_id: int, host: str, pid: int, exc: BaseException, listener: JobListener) -> str:

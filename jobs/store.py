@@ -175,8 +175,9 @@ def set_status(
         return _job_dict(s.get(Job, job_id))
 
 
-def claim_job(job_id: int, host: str, pid: int) -> dict[str, Any] | None:
-    """Atomically move a `queued` job to `running` for this worker; None if it is not queued."""
+def claim_job(job_id: int, host: str, pid: int, device: str | None = None) -> dict[str, Any] | None:
+    """Atomically move a `queued` job to `running` for this worker (on `device`, e.g. `gpu:1`);
+    None if it is not queued."""
     now = utcnow()
     stmt = (
         update(Job)
@@ -187,6 +188,7 @@ def claim_job(job_id: int, host: str, pid: int) -> dict[str, Any] | None:
             finished_at=None,
             worker_host=host,
             worker_pid=pid,
+            device=device,
             heartbeat_at=now,
             attempts=Job.attempts + 1,
             cancel_requested=False,

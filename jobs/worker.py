@@ -1,4 +1,7 @@
-"""The worker: `python -m jobs.worker [--workers N] [--heartbeat-timeout S] [--auto-resume]`.
+"""The worker: `python -m jobs.worker [--workers N] [--gpus all|0,1] [--heartbeat-timeout S] [--auto-resume]`.
+
+With --gpus it supervises one worker process per GPU instead (jobs/devices.py), each with
+CUDA_VISIBLE_DEVICES set to its own GPU; it forwards SIGINT/SIGTERM to them and they die with it.
 
 It upgrades the database, then keeps the job table honest while it runs the Huey consumer:
 - at start and every few seconds, running jobs whose heartbeat is older than the timeout
@@ -128,17 +131,83 @@ def build_parser() -> argparse.ArgumentParser:
         default=os.environ.get("NEAT_AUTO_RESUME", "") not in ("", "0", "false", "no"),
         help="queue an interrupted job with a checkpoint again, once (also NEAT_AUTO_RESUME=1)",
     )
+    parser.add_argument(
+        "--gpus",
+        default=None,
+        help="`all` or GPU numbers (0,1,...): one worker per GPU, each seeing only its own "
+        "(--workers then counts jobs per GPU); default: one worker, devices as the environment has them",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return parser
 
 
+def _without_gpus(argv: list[str]) -> list[str]:
+    """The command line of one per-GPU worker: ours without --gpus."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--gpus":
+            skip = True
+        elif not arg.startswith("--gpus="):
+            out.append(arg)
+    return out
+
+
+def run_per_gpu(gpus: list[str], child_argv: list[str]) -> int:
+    """Start one worker per GPU and wait for them; signals are passed on to all of them."""
+    import subprocess
+
+    from jobs.devices import worker_env
+
+    children = []
+    for gpu in gpus:
+        cmd = [sys.executable, "-m", "jobs.worker", *child_argv]
+        proc = subprocess.Popen(cmd, env=worker_env(gpu), preexec_fn=_terminate_with_parent)
+        log.info("worker for GPU %s: pid %s", gpu, proc.pid)
+        children.append(proc)
+
+    def forward(signum, frame):
+        for proc in children:
+            if proc.poll() is None:
+                proc.send_signal(signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    codes = []
+    for gpu, proc in zip(gpus, children):
+        codes.append(proc.wait())
+        log.info("worker for GPU %s exited with %s", gpu, codes[-1])
+    return max(codes, default=0)
+
+
+def _terminate_with_parent() -> None:
+    """In a per-GPU worker (Linux): SIGTERM when the supervisor dies, so none lives on alone."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except Exception:
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(processName)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if args.gpus is not None:
+        from jobs.devices import GpuSpecError, parse_gpus
+
+        try:
+            gpus = parse_gpus(args.gpus)
+        except GpuSpecError as exc:
+            parser.error(str(exc))
+        return run_per_gpu(gpus, _without_gpus(argv))
     logging.getLogger("alembic").setLevel(logging.WARNING)
     faulthandler.register(signal.SIGUSR1, all_threads=True)
     log.info("starting worker %s", os.getpid())

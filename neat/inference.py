@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,6 +39,23 @@ TASK_CALLS = {
 
 def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def choose_device(busy_gpus: set[str] = frozenset()) -> tuple[torch.device, str | None]:
+    """A device for answering that no training job is using: a free GPU, else the CPU.
+
+    `busy_gpus` holds GPU numbers (nvidia-smi's, as CUDA_VISIBLE_DEVICES names them) that jobs
+    train on. Returns (device, note); the note says why the CPU was chosen on a GPU machine.
+    """
+    if not torch.cuda.is_available():
+        return torch.device("cpu"), None
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    numbers = [g.strip() for g in visible.split(",")] if visible else None
+    for index in range(torch.cuda.device_count()):
+        number = numbers[index] if numbers and index < len(numbers) else str(index)
+        if number not in busy_gpus:
+            return torch.device("cuda", index), None
+    return torch.device("cpu"), "every GPU is training a job, so this model answers on the CPU"
 
 
 def read_labels(output_dir: str | Path, task: str) -> tuple[list[str] | None, bool]:
@@ -152,6 +170,7 @@ class Predictor:
         regression: bool,
         device: torch.device,
         precision: str = "fp32",
+        note: str | None = None,
     ):
         self.output_dir = output_dir
         self.spec = spec
@@ -163,21 +182,31 @@ class Predictor:
         self.regression = regression
         self.device = device
         self.precision = precision  # what runs: the spec's precision resolved for this device
+        self.note = note  # why it answers where it does, when that needs saying
         self._base: torch.nn.Module | None = None  # method full only, loaded on first use
         # A plain Lock (not RLock): a streaming generator may be resumed on another thread.
         self._lock = threading.Lock()
 
     @classmethod
-    def load(cls, output_dir: str | Path, device: str | torch.device | None = None) -> Predictor:
+    def load(
+        cls,
+        output_dir: str | Path,
+        device: str | torch.device | None = None,
+        busy_gpus: set[str] = frozenset(),
+    ) -> Predictor:
+        """Load a run; without `device`, on a GPU no job in `busy_gpus` trains on, else the CPU."""
         out = Path(output_dir)
         spec = read_spec(out)
         labels, regression = read_labels(out, spec.task)
-        device = torch.device(device) if device is not None else default_device()
+        note = None
+        if device is None:
+            device, note = choose_device(busy_gpus)
+        device = torch.device(device)
         precision = precisions.resolve(spec.training.precision, device.type)
         model = load_run_model(out, spec, precision).to(device).eval()
         precisions.heads_in_fp32(model, HEAD_NAMES)
         processor = load_run_processor(out, spec)
-        return cls(out, spec, model, processor, labels, regression, device, precision)
+        return cls(out, spec, model, processor, labels, regression, device, precision, note)
 
     # -- which model answers -----------------------------------------------------------------
     @contextlib.contextmanager

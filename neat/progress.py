@@ -32,6 +32,9 @@ class EventBridge(TrainerCallback):
         # A test hook: raise a real torch OutOfMemoryError at this optimiser step.
         oom_step = os.environ.get("NEAT_SIMULATE_OOM_AT_STEP")
         self._oom_step = int(oom_step) if oom_step else None
+        # Another: a micro-batch larger than this runs out of memory at its first step.
+        oom_batch = os.environ.get("NEAT_SIMULATE_OOM_ABOVE_BATCH")
+        self._oom_above_batch = int(oom_batch) if oom_batch else None
 
     # -- emitting -----------------------------------------------------------------------------
     def emit(self, event: dict) -> None:
@@ -106,6 +109,10 @@ class EventBridge(TrainerCallback):
     def on_step_end(self, args, state, control, **kwargs):
         if self._oom_step is not None and state.global_step >= self._oom_step:
             raise torch.OutOfMemoryError(f"simulated out of memory at step {state.global_step}")
+        if self._oom_above_batch is not None and args.per_device_train_batch_size > self._oom_above_batch:
+            raise torch.OutOfMemoryError(
+                f"simulated out of memory with a micro-batch of {args.per_device_train_batch_size}"
+            )
         if not self.stop_requested and any(listener.should_stop() for listener in self.listeners):
             self.stop_requested = True
             control.should_save = True

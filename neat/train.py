@@ -302,18 +302,32 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _check_only(spec: RunSpec) -> int:
-    """The pre-queue check (neat/prequeue.py), the same one `jobs submit` and the UI run."""
+    """The pre-queue check (neat/prequeue.py, the same one `jobs submit` and the UI run), then
+    the fit check (neat/fit.py): memory and time this run needs."""
+    from neat.fit import estimate
     from neat.prequeue import check_run
 
     result = check_run(spec)
-    if result.report is not None:
-        print(result.report.summary_markdown())
+    report = result.report
+    if report is not None:
+        print(report.summary_markdown())
     for warning in result.warnings:
-        if result.report is None or warning not in result.report.warnings:
+        if report is None or warning not in report.warnings:
             print(f"warning: {warning}")
     for error in result.errors:
         print(f"error: {error}", file=sys.stderr)
-    return 2 if result.errors else 0
+    if result.errors:
+        return 2
+    if report is not None:
+        rows = report.rows if not spec.dataset.max_rows else min(report.rows, spec.dataset.max_rows)
+        if not spec.dataset.validation_source:
+            rows = int(rows * (1 - spec.dataset.validation_fraction))
+        labels = max(2, len(report.label_counts or {}))
+        fit = estimate(spec, train_rows=rows, num_labels=labels, token_lengths=report.token_lengths)
+        print(f"\nfit check: {fit.sentence()}")
+        for warning in fit.warnings():
+            print(f"warning: {warning}")
+    return 0
 
 
 if __name__ == "__main__":

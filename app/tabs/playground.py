@@ -46,6 +46,11 @@ def describe(predictor, job: dict) -> str:
     spec = job.get("spec") or {}
     method = (spec.get("method") or {}).get("name", "")
     text = f"Loaded **#{job['id']} {job.get('name', '')}** — {task}, method {method}"
+    device, precision = getattr(predictor, "device", None), getattr(predictor, "precision", None)
+    if device is not None:
+        text += f"; on {device}" + (f" in {precision}" if precision else "")
+    if getattr(predictor, "note", None):
+        text += f" ({predictor.note})"
     if labels:
         shown = ", ".join(str(x) for x in labels[:12]) + (" …" if len(labels) > 12 else "")
         text += f"; labels: {shown}"

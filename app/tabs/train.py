@@ -218,7 +218,8 @@ def budget_markdown(values: dict, num_labels: int = 2) -> str:
         line += f"; the task head adds {_fmt(head)}, trained in full"
     if neat and lora and method == "neat":
         line += f". LoRA at equal budget: r={equal_budget_rank(neat, lora, r)}."
-    return line
+    fit = backend.fit_markdown(validate_form(values)[0], num_labels)
+    return line + ("\n\n" + fit if fit else "")
 
 
 def _fmt(n) -> str:

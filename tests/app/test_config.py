@@ -113,3 +113,20 @@ def test_worker_child_dies_with_a_killed_app(tmp_path):
     else:
         os.kill(child_pid, signal.SIGKILL)
         raise AssertionError("the child outlived its killed parent")
+
+
+def test_gpus_are_passed_to_the_worker_and_a_bad_list_is_refused(monkeypatch, capsys, neat_home):
+    started = []
+    monkeypatch.setattr(app_main.WorkerProcess, "start", lambda self: started.append(1))
+    assert app_main.main(["--port", "0", "--gpus", "0,x"]) == 2
+    assert "x is not a GPU number" in capsys.readouterr().err
+    assert started == []
+    calls = []
+
+    class Started:
+        pid = 1
+
+    monkeypatch.undo()  # the real WorkerProcess.start, with Popen recording the command
+    monkeypatch.setattr(app_main.subprocess, "Popen", lambda cmd, **kw: calls.append(cmd) or Started())
+    app_main.WorkerProcess(workers=2, gpus="0,1").start()
+    assert calls[0][1:] == ["-m", "jobs.worker", "--workers", "2", "--gpus", "0,1"]

@@ -88,6 +88,8 @@ def test_budget_shows_neat_next_to_lora_at_the_same_rank(tiny_model):
     assert counts["neat"] == 2 * 256  # 2 layers x 1 module
     assert "the task head adds 66" in text
     assert "rank must be" in train.budget_markdown({**values, "r": 0})
+    # the fit check's sentence sits under the counts, before anything is launched
+    assert "**Fit check** — needs about " in text and "GiB of RAM" in text
 
 
 def test_dataset_preview_columns_and_mapping(tiny_model, reviews_csv):

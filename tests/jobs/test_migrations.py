@@ -50,8 +50,9 @@ def test_upgrade_from_first_revision_keeps_data(db_url: str):
         )
 
     db.upgrade(db_url, "head")
-    assert db.current_revision(db_url) == "0003"
+    assert db.current_revision(db_url) == "0004"
     job = store.get_job(1)
+    assert job["device"] is None  # jobs from before 0003 ran somewhere unrecorded
     assert (job["name"], job["status"], job["priority"], job["sweep_id"], job["error"]) == (
         "old run",
         "failed",
@@ -89,5 +90,5 @@ def test_concurrent_first_start_migrates_once(db_url: str):
     ]
     errors = [p.communicate(timeout=120)[1].decode() for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0, 0], errors
-    assert db.current_revision(db_url) == "0003"
+    assert db.current_revision(db_url) == "0004"
     assert len(store.list_jobs()) == 4

@@ -120,3 +120,19 @@ def test_playground_answers_in_bf16_close_to_fp32(tmp_path):
     got = list(predictor.classify(text).values())
     assert got == pytest.approx(want, abs=0.03)
     assert list(predictor.classify_base(text).values()) != pytest.approx(got, abs=1e-6)
+
+
+def test_answers_go_to_a_gpu_no_job_trains_on(monkeypatch):
+    from neat.inference import choose_device
+
+    if not torch.cuda.is_available():
+        assert choose_device({"0"}) == (torch.device("cpu"), None)  # no note: nothing to explain
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    assert choose_device(set()) == (torch.device("cuda", 0), None)
+    assert choose_device({"0"}) == (torch.device("cuda", 1), None)
+    device, note = choose_device({"0", "1"})
+    assert device == torch.device("cpu") and "every GPU is training" in note
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,3")  # the app sees GPUs 2 and 3 as cuda:0 and cuda:1
+    assert choose_device({"2"}) == (torch.device("cuda", 1), None)
