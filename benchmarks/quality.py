@@ -1,27 +1,24 @@
-"""Quality: NEAT vs LoRA at the same trainable-parameter budget vs full fine-tuning.
+"""Quality suite: NEAT vs LoRA at the same trainable-parameter budget vs full fine-tuning.
 
-Two cases, each a small learning-rate search with the SAME number of grid points per method
-and several seeds per point; every grid point is reported, not only the best:
+Five tasks from the shipped assets (benchmarks/quality_tasks.py): Rotten Tomatoes sentiment,
+chatterbot prompt -> topic (21 classes), 2016 debate turn -> party, SmolLM2 chat SFT on
+chatterbot, digits images on a random ViT. Per task: exact duplicates removed, a held-out test
+split carved once (seed 1234), 3 seeds, a learning-rate grid per method with every point
+reported, and every choice (best rate) made on VALIDATION only. Each method runs at its own
+defaults (neat/defaults.py) apart from the learning rate being searched, so the point at the
+default rate is what a user gets out of the box.
 
-  a  embedded all-MiniLM-L6-v2 on Rotten Tomatoes (binary sentiment). A fixed, seeded,
-     stratified test split of 2,000 reviews (seed 1234) is carved once and never used for
-     tuning; each run trains on the remaining pool and selects its best checkpoint on the
-     engine's own seeded validation split (10% of the pool). The best learning rate per
-     method is picked by mean VALIDATION accuracy; test accuracy is reported for every point.
-  b  embedded SmolLM2-135M-Instruct, chat SFT on chatterbot prompt/response pairs: loss and
-     perplexity on a fixed held-out split (seed 1234), next to the untrained model's.
-
-Every run goes through the training engine (neat.train.run) exactly as the app runs it.
-Results are cached per run under --work-dir, so an interrupted benchmark continues where it
-stopped when run again with the same --work-dir and settings.
+Every run goes through the training engine (neat.train.run) as the app runs it. Results are
+cached per run under --work-dir: a rerun with the same --work-dir continues where it stopped,
+and the report covers whatever has finished (marked partial).
 
 Run from the repository root (HF_HUB_OFFLINE=1 on machines without network):
-  python benchmarks/quality.py --case a --json a.json --work-dir /tmp/quality   # full pool: hours on a CPU
-  python benchmarks/quality.py --case a --max-train-rows 2000 --threads 1 --json a.json  # as in RESULTS.md
-  python benchmarks/quality.py --case b --grid full --threads 1 --json b.json
-  python benchmarks/quality.py --tiny --json tiny.json     # about a minute: every path on tiny models
-  python benchmarks/quality.py --report a.json             # print the tables of an earlier run
-Flags: --seeds N, --epochs E, --max-train-rows N, --grid quick|full, --lrs METHOD=LR,LR,...
+  nice -n 19 python benchmarks/quality.py --threads 1 --work-dir W --json W/suite.json   # hours
+  python benchmarks/quality.py --quick --work-dir W --json quick.json   # 1 seed, fewer rows/rates
+  python benchmarks/quality.py --tasks sentiment,digits --seeds 1 ...   # a subset
+  python benchmarks/quality.py --tiny --json tiny.json                  # minutes: tiny models
+  python benchmarks/quality.py --report W/suite.json                    # print an earlier run
+  python benchmarks/quality.py --report-cache W                         # tables of what is cached
 """
 
 from __future__ import annotations
@@ -52,206 +49,52 @@ if str(ROOT) not in sys.path:  # run as a script: make `neat` and `benchmarks` i
 import torch  # noqa: E402
 
 from benchmarks.common import format_table  # noqa: E402
+from benchmarks.quality_tasks import METHODS, TaskConfig, base_lm_loss, evaluate_run, prepare_data, suite  # noqa: E402
+from neat.defaults import method_defaults, with_method_defaults  # noqa: E402
 from neat.spec import ColumnMap, DataSpec, MethodSpec, ModelSpec, RunSpec, TrainingSpec  # noqa: E402
 
-METHODS = ("neat", "lora", "full")
-TEST_SEED = 1234  # the held-out split and the training-pool cap never change with the run seed
-TARGET_MARGIN_POINTS = 0.5  # NEAT mean test accuracy >= LoRA's + 0.5 points ...
-TARGET_GAP_FRACTION = 0.5  # ... and closes >= half of LoRA's gap to full fine-tuning
-
-# Learning-rate grids: the same number of points for every method.
-GRIDS = {
-    "a": {
-        "quick": {"neat": [1e-3, 5e-3, 1e-2], "lora": [1e-3, 5e-3, 1e-2], "full": [2e-5, 5e-5, 1e-4]},
-        "full": {"neat": [1e-3, 5e-3, 1e-2], "lora": [1e-3, 5e-3, 1e-2], "full": [2e-5, 5e-5, 1e-4]},
-    },
-    "b": {
-        "quick": {"neat": [1e-3, 5e-3], "lora": [1e-3, 5e-3], "full": [2e-5, 1e-4]},
-        "full": {"neat": [1e-3, 5e-3, 1e-2], "lora": [1e-3, 5e-3, 1e-2], "full": [2e-5, 5e-5, 1e-4]},
-    },
-}
+TARGET_MARGIN_POINTS = 0.5
 
 
-@dataclasses.dataclass
-class CaseConfig:
-    """Everything that decides a case's numbers (also written to the JSON and the cache key)."""
+# -- equal budget ------------------------------------------------------------------------------
+def equal_budget(cfg: TaskConfig) -> dict:
+    """NEAT's rank whose adapter has LoRA's parameter count at rank cfg.r (else the largest below).
 
-    key: str
-    title: str
-    task: str
-    model: str
-    targets: list[str]
-    r: int  # LoRA rank; NEAT's rank is chosen to match LoRA's parameter count (see budget)
-    seeds: list[int]
-    epochs: float
-    max_length: int
-    batch_size: int
-    test_size: int
-    max_train_rows: int | None  # cap on the training pool (fixed rows, seed 1234); None: all
-    validation_fraction: float
-    head_learning_rate: float
-    neat_scaling: str  # "auto" (1.0 at lr <= 1e-3, else 0.1) or a number
-    lora_alpha_per_r: float  # LoRA alpha = this x r
-    grid: dict[str, list[float]]
-    eval_steps: int | None = None  # None: 4 evaluations per run
-    tiny: bool = False
-
-
-# -- data: a fixed held-out split and a training pool ------------------------------------------
-def _dedupe(rows: list[dict], keys: tuple[str, ...]) -> list[dict]:
-    """Drop exact duplicates, so no test example also sits in the training pool."""
-    seen, kept = set(), []
-    for row in rows:
-        key = tuple(row[k] for k in keys)
-        if key not in seen:
-            seen.add(key)
-            kept.append(row)
-    return kept
-
-
-def _sample(rows: list[dict], stratify: str, size: int, seed: int) -> tuple[list[dict], list[dict]]:
-    """(rest, sample): `size` rows drawn with a fixed seed, stratified by the `stratify` column."""
-    from neat.data import split_indices
-
-    rest_idx, sample_idx = split_indices(len(rows), size / len(rows), seed, [row[stratify] for row in rows])
-    return [rows[i] for i in rest_idx], [rows[i] for i in sample_idx]
-
-
-def _carve(rows: list[dict], stratify: str, test_size: int, max_train_rows: int | None):
-    """(pool, test): a seeded stratified test split, then an optional cap on the pool (fixed rows)."""
-    pool, test = _sample(rows, stratify, test_size, TEST_SEED)
-    if max_train_rows and max_train_rows < len(pool):
-        _, pool = _sample(pool, stratify, max_train_rows, TEST_SEED + 1)
-    return pool, test
-
-
-def prepare_data(cfg: CaseConfig, case_dir: Path) -> dict:
-    """Write pool and test files for a case; return their paths and sizes."""
-    import pandas as pd
-
-    from neat.assets import builtin_dataset
-
-    if cfg.task == "classification":
-        ds = builtin_dataset("rotten_tomatoes")
-        rows = [{"text": t, "label": label} for t, label in zip(ds["text"][:], ds["label"][:])]
-        rows = _dedupe(rows, ("text",))
-        stratify = "label"
-    else:
-        ds = builtin_dataset("chatterbot")
-        rows = [
-            {"prompt": p, "response": r, "topic": t}
-            for p, r, t in zip(ds["prompt"][:], ds["response"][:], ds["topic"][:])
-        ]
-        rows = _dedupe(rows, ("prompt", "response"))
-        stratify = "topic"
-    duplicates = len(ds) - len(rows)
-    if cfg.tiny:  # a small fixed sample keeps the smoke run to seconds
-        _, rows = _sample(rows, stratify, 2 * (cfg.test_size + (cfg.max_train_rows or 0)), TEST_SEED + 2)
-    pool, test = _carve(rows, stratify, cfg.test_size, cfg.max_train_rows)
-    case_dir.mkdir(parents=True, exist_ok=True)
-    pool_path, test_path = case_dir / "pool.jsonl", case_dir / "test.jsonl"
-    if cfg.task == "classification":
-        pool_path, test_path = case_dir / "pool.csv", case_dir / "test.csv"
-        pd.DataFrame(pool).to_csv(pool_path, index=False)
-        pd.DataFrame(test).to_csv(test_path, index=False)
-    else:
-        for path, part in ((pool_path, pool), (test_path, test)):
-            with path.open("w", encoding="utf-8") as handle:
-                for row in part:
-                    handle.write(json.dumps(row) + "\n")
-    return {
-        "pool_path": str(pool_path),
-        "test_path": str(test_path),
-        "deduplicated_rows": len(rows),
-        "duplicates_removed": duplicates,
-        "pool_rows": len(pool),
-        "test_rows": len(test),
-        "test": test,
-    }
-
-
-# -- the equal budget --------------------------------------------------------------------------
-def linear_modules(cfg: CaseConfig) -> tuple[list[tuple[str, int, int]], int]:
-    """(name, in, out) of the base model's linear layers and its parameter count, on the meta device."""
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSequenceClassification
-
-    from neat.assets import resolve_model_path
-    from neat.model import list_linear_modules
-
-    path, extra = resolve_model_path(cfg.model)
-    config = AutoConfig.from_pretrained(path, **extra)
-    auto = AutoModelForSequenceClassification if cfg.task == "classification" else AutoModelForCausalLM
-    with torch.device("meta"):
-        model = auto.from_config(config)
-    modules = list_linear_modules(model)
-    total = sum(p.numel() for p in model.parameters())
-    return modules, total
-
-
-def equal_budget(cfg: CaseConfig) -> dict:
-    """NEAT's rank whose adapter has exactly LoRA's parameter count at rank cfg.r, if one exists.
-
-    NEAT costs 2*r*out per module, LoRA r*(in+out): equal ranks give equal counts only on square
-    layers. SmolLM2's v_proj is 576 -> 192 (grouped-query attention), so NEAT needs a larger rank
-    there; among ranks up to 4*r we take the one that matches exactly, else the largest below.
+    NEAT costs 2*r*out per module, LoRA r*(in+out): equal only on square layers; SmolLM2's
+    v_proj is 576 -> 192, so NEAT gets a larger rank there.
     """
+    from neat.budget import describe_linear_modules
     from neat.model import count_adapter_params
 
-    modules, total = linear_modules(cfg)
+    modules = describe_linear_modules(cfg.model, cfg.task)
     lora = count_adapter_params(modules, cfg.targets, cfg.r)["lora"]
-    best_r, best = 1, count_adapter_params(modules, cfg.targets, 1)["neat"]
+    best_r = 1
     for r in range(1, 4 * cfg.r + 1):
-        count = count_adapter_params(modules, cfg.targets, r)
-        if count["neat"] <= lora:
-            best_r, best = r, count["neat"]
-    counts = count_adapter_params(modules, cfg.targets, best_r)
-    return {
-        "lora_r": cfg.r,
-        "neat_r": best_r,
-        "lora": lora,
-        "neat": best,
-        "modules": counts["modules"],
-        "equal": best == lora,
-        "base_model_parameters": total,
-    }
+        if count_adapter_params(modules, cfg.targets, r)["neat"] <= lora:
+            best_r = r
+    neat = count_adapter_params(modules, cfg.targets, best_r)["neat"]
+    return {"lora_r": cfg.r, "neat_r": best_r, "lora": lora, "neat": neat, "equal": neat == lora}
 
 
-# -- one training run --------------------------------------------------------------------------
-def neat_scaling(cfg: CaseConfig, lr: float) -> float:
-    if cfg.neat_scaling == "auto":
-        return 1.0 if lr <= 1e-3 else 0.1
-    return float(cfg.neat_scaling)
-
-
-def build_spec(
-    cfg: CaseConfig, data: dict, budget: dict, method: str, lr: float, seed: int, eval_steps: int
-) -> RunSpec:
-    if cfg.task == "classification":
-        columns = ColumnMap(text="text", label="label")
-    else:
-        columns = ColumnMap(prompt="prompt", response="response")
-    r = budget["neat_r"] if method == "neat" else cfg.r
-    return RunSpec(
+# -- one run -----------------------------------------------------------------------------------
+def build_spec(cfg: TaskConfig, data: dict, budget: dict, method: str, lr: float, seed: int) -> RunSpec:
+    columns = {
+        "classification": ColumnMap(text="text", label="label"),
+        "causal-lm": ColumnMap(prompt="prompt", response="response"),
+        "image-classification": ColumnMap(image="image", label="label"),
+    }[cfg.task]
+    steps = math.ceil(data["pool_rows"] * (1 - cfg.validation_fraction) / cfg.batch_size) * cfg.epochs
+    eval_steps = max(1, math.ceil(steps / 4))
+    base = RunSpec(
         name=f"quality-{cfg.key}-{method}-lr{lr:g}-s{seed}",
         task=cfg.task,
         model=ModelSpec(cfg.model),
         dataset=DataSpec(data["pool_path"], columns, validation_fraction=cfg.validation_fraction),
-        method=MethodSpec(
-            method,
-            r=r,
-            depth=0,
-            act_fn="relu",
-            scaling=neat_scaling(cfg, lr) if method == "neat" else 1.0,
-            target_modules=list(cfg.targets),
-            lora_alpha=cfg.lora_alpha_per_r * cfg.r if method == "lora" else None,
-        ),
+        method=MethodSpec("neat", r=budget["neat_r"], depth=0, target_modules=list(cfg.targets)),
         training=TrainingSpec(
             epochs=cfg.epochs,
             batch_size=cfg.batch_size,
-            learning_rate=lr,
             head_learning_rate=cfg.head_learning_rate,
-            warmup_ratio=0.06,
-            weight_decay=0.0,
             max_length=cfg.max_length,
             eval_steps=eval_steps,
             logging_steps=max(1, eval_steps // 2),
@@ -260,443 +103,274 @@ def build_spec(
             precision="fp32",
         ),
     )
+    spec = with_method_defaults(base, method)  # the method's own defaults, as the app uses them
+    if method == "lora":
+        spec.method.r = cfg.r
+    spec.training.learning_rate = lr
+    return spec
 
 
-def _batches(items: list, size: int):
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+def method_fields(spec: RunSpec) -> dict:
+    m = spec.method
+    if m.name == "neat":
+        return {"r": m.r, "scaling": m.scaling, "neat_init": m.neat_init, "act_fn": m.act_fn}
+    if m.name == "lora":
+        return {"r": m.r, "lora_alpha": m.lora_alpha or m.r}
+    return {}
 
 
-@torch.inference_mode()
-def test_accuracy(model, tokenizer, labels: list[str], test: list[dict], max_length: int) -> float:
-    """Accuracy on the held-out rows; texts sorted by length so padding stays small."""
-    model.eval()
-    index = {name: i for i, name in enumerate(labels)}
-    order = sorted(range(len(test)), key=lambda i: len(test[i]["text"]))
-    correct = 0
-    for chunk in _batches(order, 64):
-        inputs = tokenizer(
-            [str(test[i]["text"]) for i in chunk],
-            truncation=True,
-            max_length=max_length,
-            padding=True,
-            return_tensors="pt",
-        )
-        preds = model(**inputs).logits.argmax(-1).tolist()
-        correct += sum(int(p == index[str(test[i]["label"])]) for p, i in zip(preds, chunk))
-    return correct / len(test)
-
-
-@torch.inference_mode()
-def test_lm_loss(model, tokenizer, test: list[dict], max_length: int) -> dict:
-    """Mean next-token loss over the held-out responses' tokens (every token weighs the same)."""
-    from neat.tasks import CausalLMCollator, encode_conversation
-
-    model.eval()
-    encoded = []
-    for row in test:
-        conv = [
-            {"role": "user", "content": str(row["prompt"])},
-            {"role": "assistant", "content": str(row["response"])},
-        ]
-        item = encode_conversation(tokenizer, conv, max_length)
-        if any(t != -100 for t in item["labels"]):  # as training: rows with no answer token left out
-            encoded.append(item)
-    encoded.sort(key=lambda e: len(e["input_ids"]))
-    collate = CausalLMCollator(tokenizer.pad_token_id)
-    total, tokens = 0.0, 0
-    for chunk in _batches(encoded, 16):
-        batch = collate(chunk)
-        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-        shifted = batch["labels"][:, 1:]
-        loss = torch.nn.functional.cross_entropy(
-            logits[:, :-1].float().reshape(-1, logits.shape[-1]),
-            shifted.reshape(-1),
-            ignore_index=-100,
-            reduction="sum",
-        )
-        total += float(loss)
-        tokens += int((shifted != -100).sum())
-    mean = total / tokens
-    return {"loss": mean, "perplexity": math.exp(min(mean, 50.0)), "rows": len(encoded), "tokens": tokens}
-
-
-def evaluate_run(cfg: CaseConfig, run_dir: Path, test: list[dict]) -> dict:
-    from neat.inference import load_run_model, load_run_processor, read_labels, read_spec
-
-    spec = read_spec(run_dir)
-    model = load_run_model(run_dir, spec)
-    tokenizer = load_run_processor(run_dir, spec)
-    if cfg.task == "classification":
-        labels, _ = read_labels(run_dir, spec.task)
-        return {"test_accuracy": test_accuracy(model, tokenizer, labels, test, cfg.max_length)}
-    result = test_lm_loss(model, tokenizer, test, cfg.max_length)
-    return {"test_loss": result["loss"], "test_perplexity": result["perplexity"]}
-
-
-def base_lm_reference(cfg: CaseConfig, data: dict) -> dict:
-    """The untrained model's loss on the same held-out split: the floor every method starts from."""
-    from neat.loading import load_base_model, load_processor
-
-    spec = RunSpec(task=cfg.task, model=ModelSpec(cfg.model))
-    result = test_lm_loss(load_base_model(spec), load_processor(spec), data["test"], cfg.max_length)
-    return {
-        "test_loss": result["loss"],
-        "test_perplexity": result["perplexity"],
-        "test_rows": result["rows"],
-        "test_tokens": result["tokens"],
-    }
-
-
-def run_one(
-    cfg: CaseConfig,
-    data: dict,
-    budget: dict,
-    method: str,
-    lr: float,
-    seed: int,
-    case_dir: Path,
-    keep_runs: bool,
-    cache_key: dict,
-) -> dict:
-    """Train one grid point with one seed (or read its cached result) and evaluate it on the test rows."""
+def run_one(cfg, data, budget, method, lr, seed, task_dir: Path, task_key: dict) -> dict:
+    """Train one grid point with one seed (or read its cached result) and test it."""
     from neat.train import run
 
+    spec = build_spec(cfg, data, budget, method, lr, seed)
+    cache_key = {**task_key, "method": method_fields(spec)}
     name = f"{method}-lr{lr:g}-s{seed}"
-    cached = case_dir / "results" / f"{name}.json"
+    cached = task_dir / "results" / f"{name}.json"
     if cached.is_file():
         record = json.loads(cached.read_text())
         if record.get("cache_key") == cache_key:
-            record["cached"] = True
-            return record
-    steps_per_epoch = math.ceil(data["pool_rows"] * (1 - cfg.validation_fraction) / cfg.batch_size)
-    eval_steps = cfg.eval_steps or max(1, math.ceil(steps_per_epoch * cfg.epochs / 4))
-    spec = build_spec(cfg, data, budget, method, lr, seed, eval_steps)
-    run_dir = case_dir / "runs" / name
+            return {**record, "cached": True}
+    run_dir = task_dir / "runs" / name
     shutil.rmtree(run_dir, ignore_errors=True)
     started = time.time()
     summary = run(spec, run_dir)
     trained = time.time()
-    test = evaluate_run(cfg, run_dir, data["test"])
     record = {
         "method": method,
         "lr": lr,
         "seed": seed,
-        "r": spec.method.r if method != "full" else None,
-        "scaling": spec.method.scaling if method == "neat" else None,
-        "lora_alpha": spec.method.lora_alpha if method == "lora" else None,
+        **method_fields(spec),
         "global_step": summary["global_step"],
-        "eval_steps": eval_steps,
         "trainable_parameters": summary["trainable_parameters"],
+        "val": summary["eval"]["eval_loss" if cfg.metric == "loss" else "eval_accuracy"],
+        **evaluate_run(cfg, run_dir, data["test"]),
         "train_seconds": round(trained - started, 1),
         "test_seconds": round(time.time() - trained, 1),
         "cache_key": cache_key,
     }
-    if cfg.task == "classification":
-        record["val_accuracy"] = summary["eval"]["eval_accuracy"]
-    else:
-        record["val_loss"] = summary["eval"]["eval_loss"]
-    record.update(test)
     cached.parent.mkdir(parents=True, exist_ok=True)
     cached.write_text(json.dumps(record, indent=2))
-    if not keep_runs:  # checkpoints (and full models) are large; the numbers are in the record
-        shutil.rmtree(run_dir, ignore_errors=True)
+    shutil.rmtree(run_dir, ignore_errors=True)  # checkpoints are large; the numbers are kept
     gc.collect()
     return record
 
 
 # -- aggregation -------------------------------------------------------------------------------
 def _mean_std(values: list[float]) -> tuple[float, float | None]:
-    """Mean and sample standard deviation (n-1); no deviation from a single seed."""
     return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else None)
 
 
-def aggregate(cfg: CaseConfig, runs: list[dict]) -> dict:
-    classification = cfg.task == "classification"
-    val_key, test_key = ("val_accuracy", "test_accuracy") if classification else ("val_loss", "test_loss")
+def aggregate(cfg: TaskConfig, runs: list[dict]) -> dict:
+    """Every grid point (mean ± sd over the seeds done), the validation pick, the default point."""
+    better = (lambda v: -v) if cfg.metric == "loss" else (lambda v: v)
     points = []
     for method in METHODS:
         for lr in cfg.grid[method]:
             chosen = [r for r in runs if r["method"] == method and r["lr"] == lr]
-            val_mean, val_std = _mean_std([r[val_key] for r in chosen])
-            test_mean, test_std = _mean_std([r[test_key] for r in chosen])
-            point = {
-                "method": method,
-                "lr": lr,
-                "scaling": chosen[0]["scaling"],
-                "lora_alpha": chosen[0]["lora_alpha"],
-                "r": chosen[0]["r"],
-                "seeds": [r["seed"] for r in chosen],
-                "val": [r[val_key] for r in chosen],
-                "test": [r[test_key] for r in chosen],
-                "val_mean": val_mean,
-                "val_std": val_std,
-                "test_mean": test_mean,
-                "test_std": test_std,
-                "trainable_parameters": chosen[0]["trainable_parameters"],
-                "train_seconds_mean": statistics.fmean(r["train_seconds"] for r in chosen),
-            }
-            if not classification:
-                point["test_perplexity_mean"] = statistics.fmean(r["test_perplexity"] for r in chosen)
-            points.append(point)
-    selected = {}
+            if not chosen:
+                continue
+            val_mean, val_std = _mean_std([r["val"] for r in chosen])
+            test_mean, test_std = _mean_std([r["test"] for r in chosen])
+            points.append(
+                {
+                    "method": method,
+                    "lr": lr,
+                    "seeds": [r["seed"] for r in chosen],
+                    "val": [r["val"] for r in chosen],
+                    "test": [r["test"] for r in chosen],
+                    "val_mean": val_mean,
+                    "val_std": val_std,
+                    "test_mean": test_mean,
+                    "test_std": test_std,
+                    "trainable_parameters": chosen[0]["trainable_parameters"],
+                    "hyper": {k: chosen[0].get(k) for k in ("r", "scaling", "neat_init", "lora_alpha")},
+                }
+            )
+    selected, defaults, spread = {}, {}, {}
     for method in METHODS:
-        candidates = [p for p in points if p["method"] == method]
-        # model selection on validation only: highest accuracy, or lowest loss (ties: the lower rate)
-        best = max(candidates, key=lambda p: p["val_mean"] if classification else -p["val_mean"])
-        selected[method] = {
-            k: best[k] for k in ("lr", "val_mean", "val_std", "test_mean", "test_std", "test")
-        }
-    return {"points": points, "selected": selected}
+        mine = [p for p in points if p["method"] == method]
+        if not mine:
+            continue
+        # validation only (ties: the lower rate, first in the grid)
+        selected[method] = max(mine, key=lambda p: better(p["val_mean"]))
+        default_lr = method_defaults(cfg.task, method)["training"]["learning_rate"]
+        defaults[method] = next((p for p in mine if math.isclose(p["lr"], default_lr)), None)
+        full_grid = len(mine) == len(cfg.grid[method])
+        spread[method] = (
+            (max(p["test_mean"] for p in mine) - min(p["test_mean"] for p in mine)) if full_grid else None
+        )
+    return {"points": points, "selected": selected, "defaults": defaults, "spread": spread}
 
 
-def verdict_a(selected: dict) -> dict:
-    """The issue's target on the validation-selected learning rates, in accuracy points."""
-    neat, lora, full = (selected[m]["test_mean"] * 100 for m in METHODS)
-    margin = neat - lora
-    gap = full - lora
-    margin_met = margin >= TARGET_MARGIN_POINTS
-    if gap > 0:
-        closed = margin / gap
-        gap_met = closed >= TARGET_GAP_FRACTION
-    else:  # LoRA already at or above full fine-tuning: there is no gap to close
-        closed, gap_met = None, margin >= 0
+def _points(cfg: TaskConfig, value: float) -> float:
+    """Accuracy in points (x100); loss as is."""
+    return value if cfg.metric == "loss" else 100 * value
+
+
+def suite_verdict(cfgs: dict[str, TaskConfig], results: dict[str, dict]) -> dict:
+    """The issue's four targets over the tasks whose needed points are done."""
+    per_task = {}
+    for key, res in results.items():
+        cfg, agg = cfgs[key], res
+        sign = -1 if cfg.metric == "loss" else 1  # NEAT - LoRA, positive = NEAT better
+        entry = {"metric": cfg.metric}
+        d = agg["defaults"]
+        if d.get("neat") and d.get("lora"):
+            entry["defaults_neat_minus_lora"] = sign * _points(
+                cfg, d["neat"]["test_mean"] - d["lora"]["test_mean"]
+            )
+        s = agg["selected"]
+        if s.get("neat") and s.get("lora"):
+            entry["best_neat_minus_lora"] = sign * _points(
+                cfg, s["neat"]["test_mean"] - s["lora"]["test_mean"]
+            )
+            if s.get("full"):
+                gap = sign * _points(cfg, s["full"]["test_mean"] - s["lora"]["test_mean"])
+                entry["lora_gap_to_full"] = gap
+                entry["gap_closed"] = entry["best_neat_minus_lora"] / gap if gap > 0 else None
+        sp = agg["spread"]
+        if sp.get("neat") is not None and sp.get("lora") is not None:
+            entry["spread_neat"], entry["spread_lora"] = _points(cfg, sp["neat"]), _points(cfg, sp["lora"])
+            entry["spread_ratio"] = sp["neat"] / sp["lora"] if sp["lora"] > 0 else None
+        per_task[key] = entry
+
+    def mean_of(name, tasks=None):
+        values = [
+            e[name]
+            for k, e in per_task.items()
+            if name in e and e[name] is not None and (tasks is None or k in tasks)
+        ]
+        return (statistics.fmean(values), len(values)) if values else (None, 0)
+
+    acc_tasks = [k for k in per_task if cfgs[k].metric == "accuracy"]
+    wins = sum(1 for e in per_task.values() if e.get("defaults_neat_minus_lora", -1) >= 0)
+    counted = sum(1 for e in per_task.values() if "defaults_neat_minus_lora" in e)
+    chat = per_task.get("chat", {})
     return {
-        "neat_test_mean_points": neat,
-        "lora_test_mean_points": lora,
-        "full_test_mean_points": full,
-        "neat_minus_lora_points": margin,
-        "lora_gap_to_full_points": gap,
-        "gap_closed_fraction": closed,
-        "margin_met": margin_met,
-        "gap_met": gap_met,
-        "met": bool(margin_met and gap_met),
-        "rule": f"NEAT - LoRA >= {TARGET_MARGIN_POINTS} points AND (NEAT - LoRA) >= "
-        f"{TARGET_GAP_FRACTION} x (full - LoRA), on mean test accuracy at each method's "
-        "validation-selected learning rate",
+        "per_task": per_task,
+        "defaults_wins": [wins, counted],
+        "defaults_mean_points_accuracy_tasks": mean_of("defaults_neat_minus_lora", acc_tasks),
+        "best_mean_points_accuracy_tasks": mean_of("best_neat_minus_lora", acc_tasks),
+        "gap_closed_mean": mean_of("gap_closed"),
+        "spread_ratio_mean": mean_of("spread_ratio"),
+        "chat_defaults_neat_minus_lora_loss": chat.get("defaults_neat_minus_lora"),
     }
 
 
-def paired_seed_differences(cfg: CaseConfig, runs: list[dict], selected: dict) -> dict:
-    """NEAT - LoRA per seed at the selected rates (same seed: same validation split and head init)."""
-    key = "test_accuracy" if cfg.task == "classification" else "test_loss"
-    by = {(r["method"], r["lr"], r["seed"]): r[key] for r in runs}
-    diffs = [
-        by[("neat", selected["neat"]["lr"], s)] - by[("lora", selected["lora"]["lr"], s)] for s in cfg.seeds
-    ]
-    mean, std = _mean_std(diffs)
-    result = {"per_seed": diffs, "mean": mean, "std": std, "ci95": None}
-    if std is not None:  # a paired t interval over seeds: does the difference stand out of seed noise?
-        from scipy.stats import t
-
-        half = float(t.ppf(0.975, len(diffs) - 1)) * std / math.sqrt(len(diffs))
-        result["ci95"] = [mean - half, mean + half]
-    return result
-
-
 # -- printing ----------------------------------------------------------------------------------
-def _pct(mean: float, std: float | None) -> str:
+def _fmt(cfg: TaskConfig, mean: float, std: float | None) -> str:
+    if cfg.metric == "loss":
+        return f"{mean:.4f}" + (f" ± {std:.4f}" if std is not None else "")
     return f"{100 * mean:.2f}" + (f" ± {100 * std:.2f}" if std is not None else "")
 
 
-def _num(mean: float, std: float | None) -> str:
-    return f"{mean:.4f}" + (f" ± {std:.4f}" if std is not None else "")
-
-
-def _hyper(point: dict) -> str:
-    if point["method"] == "neat":
-        return f"r={point['r']}, scaling={point['scaling']:g}"
-    if point["method"] == "lora":
-        return f"r={point['r']}, alpha={point['lora_alpha']:g}"
-    return "all weights"
-
-
-def render_case(result: dict) -> str:
-    cfg = result["config"]
-    classification = cfg["task"] == "classification"
-    lines = [f"Case {cfg['key']}: {cfg['title']}"]
-    data = result["data"]
-    removed = ""
-    if "duplicates_removed" in data:
-        removed = f", after removing {data['duplicates_removed']:,} duplicates"
-    head = f", head lr {cfg['head_learning_rate']:g}" if cfg["task"] == "classification" else ""
-    lines.append(
-        f"data: {data['pool_rows']:,} training-pool rows (the engine holds out "
-        f"{cfg['validation_fraction']:.0%} of them for validation / model selection), "
-        f"{data['test_rows']:,} held-out test rows (seed {TEST_SEED}{removed}); {cfg['epochs']:g} epoch(s), "
-        f"batch {cfg['batch_size']}, max_length {cfg['max_length']}, warmup 6%, no weight decay{head}, "
-        f"seeds {cfg['seeds']}"
-    )
-    b = result["budget"]
-    lines.append(
-        f"adapter parameters (count_adapter_params): NEAT r={b['neat_r']} {b['neat']:,} | "
-        f"LoRA r={b['lora_r']} {b['lora']:,} | equal: {b['equal']} | "
-        f"full fine-tuning trains all {b['base_model_parameters']:,}"
-    )
-    headers = ["method", "lr", "hyperparameters", "trainable params", "seeds"]
-    if classification:
-        headers += ["val acc % (mean ± sd)", "test acc % (mean ± sd)", "selected"]
-    else:
-        headers += ["val loss", "test loss (mean ± sd)", "test ppl", "selected"]
+def render_task(cfg: TaskConfig, result: dict) -> str:
+    data, budget = result["data"], result["budget"]
+    unit = "loss (lower is better)" if cfg.metric == "loss" else "accuracy %"
+    lines = [
+        f"Task {cfg.key}: {cfg.title}",
+        f"data: {data['raw_rows']:,} rows -> {data['deduplicated_rows']:,} after removing duplicates; "
+        f"{data['test_rows']:,} held-out test rows (seed 1234), {data['pool_rows']:,} in the training pool "
+        f"(10% of it the engine's validation split); {cfg.epochs:g} epoch(s), batch {cfg.batch_size}, "
+        f"max_length {cfg.max_length}; NEAT r={budget['neat_r']} {budget['neat']:,} vs LoRA "
+        f"r={budget['lora_r']} {budget['lora']:,} adapter parameters",
+    ]
     rows = []
     for p in result["points"]:
-        chosen = "<- best val" if result["selected"][p["method"]]["lr"] == p["lr"] else ""
-        row = [p["method"], f"{p['lr']:g}", _hyper(p), f"{p['trainable_parameters']:,}", len(p["seeds"])]
-        if classification:
-            row += [_pct(p["val_mean"], p["val_std"]), _pct(p["test_mean"], p["test_std"]), chosen]
-        else:
-            row += [
-                _num(p["val_mean"], p["val_std"]),
-                _num(p["test_mean"], p["test_std"]),
-                f"{p['test_perplexity_mean']:.2f}",
-                chosen,
-            ]
-        rows.append(row)
-    if not classification:
-        base = result["base_reference"]
-        rows.insert(
-            0,
+        m = p["method"]
+        marks = []
+        if result["selected"].get(m) is p or (result["selected"].get(m) or {}).get("lr") == p["lr"]:
+            marks.append("best val")
+        if (result["defaults"].get(m) or {}).get("lr") == p["lr"]:
+            marks.append("default")
+        h = p["hyper"]
+        hyper = {
+            "neat": f"r={h['r']}, scaling={h['scaling']}, {h['neat_init']}",
+            "lora": f"r={h['r']}, alpha={h['lora_alpha']}",
+            "full": "all weights",
+        }[m]
+        rows.append(
             [
-                "base (no training)",
-                "-",
-                "-",
-                "0",
-                "-",
-                "-",
-                f"{base['test_loss']:.4f}",
-                f"{base['test_perplexity']:.2f}",
-                "",
-            ],
+                m,
+                f"{p['lr']:g}",
+                hyper,
+                len(p["seeds"]),
+                _fmt(cfg, p["val_mean"], p["val_std"]),
+                _fmt(cfg, p["test_mean"], p["test_std"]),
+                ", ".join(marks),
+            ]
         )
-    lines.append(format_table(headers, rows))
-    d = result["paired_neat_minus_lora"]
-    unit = "points" if classification else "loss"
-    scale = 100 if classification else 1
-    per_seed = ", ".join(f"{scale * x:+.2f}" for x in d["per_seed"])
-    interval = ""
-    if d.get("ci95"):
-        low, high = (scale * x for x in d["ci95"])
-        interval = f"; mean {scale * d['mean']:+.2f}, paired 95% t-interval [{low:+.2f}, {high:+.2f}]"
-    lines.append(f"NEAT - LoRA at the selected rates, per seed ({unit}): {per_seed}{interval}")
-    if classification:
-        v = result["target"]
-        closed = "n/a" if v["gap_closed_fraction"] is None else f"{v['gap_closed_fraction']:.2f}"
-        lines.append(
-            f"target: NEAT - LoRA = {v['neat_minus_lora_points']:+.2f} points (need >= "
-            f"{TARGET_MARGIN_POINTS}); LoRA's gap to full = {v['lora_gap_to_full_points']:+.2f} points, "
-            f"fraction closed = {closed} (need >= {TARGET_GAP_FRACTION}) -> "
-            f"{'MET' if v['met'] else 'NOT MET'}"
-        )
-    spent = result.get("run_seconds_total", result["wall_seconds"]) / 60
+    if cfg.metric == "loss" and result.get("base_test_loss") is not None:
+        rows.insert(0, ["base (untrained)", "-", "-", "-", "-", f"{result['base_test_loss']:.4f}", ""])
     lines.append(
-        f"runs: {len(result['runs'])} ({result.get('cached_runs', 0)} read from the cache); training + "
-        f"test evaluation of all runs took {spent:.1f} min, this invocation "
-        f"{result['wall_seconds'] / 60:.1f} min"
+        format_table(["method", "lr", "hyperparameters", "seeds", f"val {unit}", f"test {unit}", ""], rows)
+    )
+    spread = result["spread"]
+    lines.append(
+        "test spread over the lr grid (max - min of the means): "
+        + ", ".join(
+            f"{m} {_points(cfg, v):.2f}" if v is not None else f"{m} (grid incomplete)"
+            for m, v in spread.items()
+        )
     )
     return "\n".join(lines)
 
 
-# -- the cases ---------------------------------------------------------------------------------
-def case_config(key: str, args: argparse.Namespace, tiny_models: dict[str, str]) -> CaseConfig:
-    grid = {m: list(v) for m, v in GRIDS[key][args.grid].items()}
-    for method, lrs in (args.lrs or {}).items():
-        grid[method] = lrs
-    if key == "a":
-        cfg = CaseConfig(
-            key="a",
-            title="all-MiniLM-L6-v2 on Rotten Tomatoes, test accuracy on held-out reviews",
-            task="classification",
-            model="embedded:minilm",
-            targets=["query", "value"],
-            r=8,
-            seeds=list(range(args.seeds if args.seeds is not None else 3)),
-            epochs=args.epochs if args.epochs is not None else 1.0,
-            max_length=args.max_length or 64,
-            batch_size=args.batch_size or 16,
-            test_size=2000,
-            max_train_rows=args.max_train_rows,
-            validation_fraction=0.1,
-            head_learning_rate=1e-3,
-            neat_scaling=args.neat_scaling,
-            lora_alpha_per_r=args.lora_alpha_per_r,
-            grid=grid,
-            eval_steps=args.eval_steps,
-        )
-    else:
-        cfg = CaseConfig(
-            key="b",
-            title="SmolLM2-135M-Instruct chat SFT on chatterbot, loss on held-out pairs",
-            task="causal-lm",
-            model="embedded:smollm2",
-            targets=["q_proj", "v_proj"],
-            r=8,
-            seeds=list(range(args.seeds if args.seeds is not None else 1)),
-            epochs=args.epochs if args.epochs is not None else 1.0,
-            max_length=args.max_length or 64,
-            batch_size=args.batch_size or 8,
-            test_size=200,
-            max_train_rows=args.max_train_rows if args.max_train_rows is not None else 300,
-            validation_fraction=0.1,
-            head_learning_rate=1e-3,  # unused: a causal LM has no separate head
-            neat_scaling=args.neat_scaling,
-            lora_alpha_per_r=args.lora_alpha_per_r,
-            grid=grid,
-            eval_steps=args.eval_steps,
-        )
-    if args.max_train_rows == 0:
-        cfg.max_train_rows = None
-    if args.tiny:
-        cfg.tiny = True
-        cfg.model = tiny_models[key]
-        cfg.test_size = 24
-        cfg.max_train_rows = 60
-        cfg.batch_size = 8
-        cfg.max_length = 48
-        cfg.validation_fraction = 0.2
-        cfg.seeds = list(range(args.seeds if args.seeds is not None else 2))
-    return cfg
+def render_verdict(verdict: dict) -> str:
+    lines = ["Suite targets (NEAT - LoRA: positive = NEAT better; accuracy in points, chat in loss):"]
+    rows = []
+    for key, e in verdict["per_task"].items():
 
+        def f(name, digits=2, e=e):
+            v = e.get(name)
+            return "-" if v is None else f"{v:+.{digits}f}"
 
-def run_case(cfg: CaseConfig, work_dir: Path, keep_runs: bool) -> dict:
-    started = time.time()
-    case_dir = work_dir / f"case_{cfg.key}"
-    data = prepare_data(cfg, case_dir)
-    budget = equal_budget(cfg)
-    print(
-        f"case {cfg.key}: {data['pool_rows']} pool rows ({data['deduplicated_rows']} after removing "
-        f"duplicates), {data['test_rows']} held-out test rows; NEAT r={budget['neat_r']} "
-        f"{budget['neat']:,} vs LoRA r={budget['lora_r']} {budget['lora']:,} adapter parameters",
-        flush=True,
+        spread = "-" if "spread_neat" not in e else f"{e['spread_neat']:.2f} / {e['spread_lora']:.2f}"
+        gap = "-" if e.get("gap_closed") is None else f"{e['gap_closed']:.2f}"
+        digits = 4 if e["metric"] == "loss" else 2
+        rows.append(
+            [
+                key,
+                f("defaults_neat_minus_lora", digits),
+                f("best_neat_minus_lora", digits),
+                f("lora_gap_to_full", digits),
+                gap,
+                spread,
+            ]
+        )
+    lines.append(
+        format_table(
+            ["task", "at defaults", "best of grid", "LoRA gap to full", "gap closed", "spread NEAT / LoRA"],
+            rows,
+        )
     )
-    cache_key = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("seeds", "grid")}
-    runs = []
-    # seed-major order: an interrupted benchmark still holds whole grids for its first seeds
-    plan = [(m, lr, s) for s in cfg.seeds for m in METHODS for lr in cfg.grid[m]]
-    for i, (method, lr, seed) in enumerate(plan, start=1):
-        record = run_one(cfg, data, budget, method, lr, seed, case_dir, keep_runs, cache_key)
-        runs.append(record)
-        score = (
-            f"val acc {100 * record['val_accuracy']:.2f}, test acc {100 * record['test_accuracy']:.2f}"
-            if cfg.task == "classification"
-            else f"val loss {record['val_loss']:.4f}, test loss {record['test_loss']:.4f}"
+    w, n = verdict["defaults_wins"]
+    dm, dn = verdict["defaults_mean_points_accuracy_tasks"]
+    bm, bn = verdict["best_mean_points_accuracy_tasks"]
+    gm, gn = verdict["gap_closed_mean"]
+    lines.append(f"NEAT >= LoRA at the defaults on {w} of {n} tasks (target: >= 4 of 5)")
+    if dm is not None:
+        lines.append(
+            f"mean NEAT - LoRA at the defaults over {dn} accuracy task(s): {dm:+.2f} points (target >= +0.5)"
         )
-        note = " (cached)" if record.get("cached") else f" ({record['train_seconds']:.0f} s)"
-        print(f"  [{i}/{len(plan)}] {method} lr={lr:g} seed={seed}: {score}{note}", flush=True)
-    if cfg.task == "classification":  # equal budget: the adapters' own trainable parameters
-        trainable = {r["method"]: r["trainable_parameters"] for r in runs}
-        budget["trainable_with_head"] = trainable
-    result = {"config": dataclasses.asdict(cfg), "budget": budget, "runs": runs}
-    result["data"] = {k: v for k, v in data.items() if k != "test"}
-    result.update(aggregate(cfg, runs))
-    result["paired_neat_minus_lora"] = paired_seed_differences(cfg, runs, result["selected"])
-    if cfg.task == "classification":
-        result["target"] = verdict_a(result["selected"])
-    else:
-        result["base_reference"] = base_lm_reference(cfg, data)
-    result["wall_seconds"] = round(time.time() - started, 1)  # this invocation (cached runs are free)
-    result["run_seconds_total"] = round(sum(r["train_seconds"] + r["test_seconds"] for r in runs), 1)
-    result["cached_runs"] = sum(bool(r.get("cached")) for r in runs)
-    return result
+    if bm is not None:
+        lines.append(
+            f"mean NEAT - LoRA best-of-grid over {bn} accuracy task(s): {bm:+.2f} points (target >= 0)"
+        )
+    if gm is not None:
+        lines.append(
+            f"mean fraction of LoRA's gap to full closed over {gn} task(s): {gm:.2f} (target >= 0.5)"
+        )
+    sm, sn = verdict["spread_ratio_mean"]
+    if sm is not None:
+        lines.append(
+            f"mean NEAT / LoRA test spread over the lr grid over {sn} task(s): {sm:.2f} (target <= 0.5)"
+        )
+    c = verdict["chat_defaults_neat_minus_lora_loss"]
+    if c is not None:
+        lines.append(f"chat: LoRA - NEAT test loss at the defaults {c:+.4f} (target >= 0)")
+    return "\n".join(lines)
 
 
 def build_tiny_models(folder: Path) -> dict[str, str]:
@@ -747,64 +421,127 @@ def build_tiny_models(folder: Path) -> dict[str, str]:
         )
         LlamaForCausalLM(config).save_pretrained(llama)
         tokenizer.save_pretrained(llama)
-    return {"a": str(bert), "b": str(llama)}
+    return {"bert": str(bert), "llama": str(llama)}
 
 
-def _parse_lrs(values: list[str] | None) -> dict[str, list[float]]:
-    grid: dict[str, list[float]] = {}
-    for value in values or []:
-        method, _, lrs = value.partition("=")
-        if method not in METHODS or not lrs:
-            raise SystemExit(f"--lrs expects METHOD=LR,LR,... with METHOD in {METHODS}, got {value!r}")
-        grid[method] = [float(x) for x in lrs.split(",") if x.strip()]
-    return grid
+def task_configs(args) -> dict[str, TaskConfig]:
+    cfgs = suite(quick=args.quick)
+    if args.tasks:
+        unknown = set(args.tasks) - set(cfgs)
+        if unknown:
+            raise SystemExit(f"unknown task(s) {sorted(unknown)}; choose from {', '.join(cfgs)}")
+        cfgs = {k: cfgs[k] for k in args.tasks}
+    if args.tiny:
+        models = build_tiny_models(Path(args.work_dir) / "tiny-models")
+        for cfg in cfgs.values():
+            if cfg.task == "classification":
+                cfg.model, cfg.targets = models["bert"], ["query", "value"]
+            elif cfg.task == "causal-lm":
+                cfg.model = models["llama"]
+            cfg.test_size, cfg.max_train_rows, cfg.epochs, cfg.max_length = 24, 60, 1.0, 32
+            cfg.validation_fraction = 0.2
+            cfg.grid = {m: lrs[:2] if m != "full" else lrs[:1] * 2 for m, lrs in cfg.grid.items()}
+            cfg.grid["full"] = sorted(set(cfg.grid["full"]))
+    return cfgs
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
+def plan(cfgs: dict[str, TaskConfig], seeds: list[int]) -> list[tuple[str, str, float, int]]:
+    """Seed-major; within a seed every task's default points first, so a partial run already
+    answers "what does a user get out of the box" for every task."""
+    order = []
+    for seed in seeds:
+        first, rest = [], []
+        for key, cfg in cfgs.items():
+            for method in METHODS:
+                default_lr = method_defaults(cfg.task, method)["training"]["learning_rate"]
+                for lr in cfg.grid[method]:
+                    (first if math.isclose(lr, default_lr) else rest).append((key, method, lr, seed))
+        order += first + rest
+    return order
+
+
+def run_suite(
+    cfgs: dict[str, TaskConfig], seeds: list[int], work_dir: Path, only_cached: bool = False
+) -> dict:
+    tasks = {}
+    for key, cfg in cfgs.items():
+        task_dir = work_dir / key
+        data = prepare_data(cfg, task_dir, tiny="tiny-models" in cfg.model)
+        budget = equal_budget(cfg)
+        task_key = {k: v for k, v in dataclasses.asdict(cfg).items() if k != "grid"}
+        tasks[key] = {
+            "cfg": cfg,
+            "data": data,
+            "budget": budget,
+            "dir": task_dir,
+            "key": task_key,
+            "runs": [],
+        }
+        print(
+            f"task {key}: {data['pool_rows']} pool rows, {data['test_rows']} test rows "
+            f"({data['raw_rows'] - data['deduplicated_rows']} duplicate rows removed); "
+            f"NEAT r={budget['neat_r']} "
+            f"{budget['neat']:,} vs LoRA r={budget['lora_r']} {budget['lora']:,} parameters",
+            flush=True,
+        )
+    order = plan(cfgs, seeds)
+    for i, (key, method, lr, seed) in enumerate(order, start=1):
+        t = tasks[key]
+        if only_cached:
+            cached = t["dir"] / "results" / f"{method}-lr{lr:g}-s{seed}.json"
+            if not cached.is_file():
+                continue
+        record = run_one(t["cfg"], t["data"], t["budget"], method, lr, seed, t["dir"], t["key"])
+        t["runs"].append(record)
+        note = "cached" if record.get("cached") else f"{record['train_seconds']:.0f} s"
+        if not only_cached:
+            print(
+                f"  [{i}/{len(order)}] {key} {method} lr={lr:g} seed={seed}: val {record['val']:.4f}, "
+                f"test {record['test']:.4f} ({note})",
+                flush=True,
+            )
+    out = {}
+    for key, t in tasks.items():
+        cfg = t["cfg"]
+        result = {
+            "config": dataclasses.asdict(cfg),
+            "data": {k: v for k, v in t["data"].items() if k != "test"},
+        }
+        result.update(budget=t["budget"], runs=t["runs"], **aggregate(cfg, t["runs"]))
+        expected = sum(len(v) for v in cfg.grid.values()) * len(seeds)
+        result["complete"] = len(t["runs"]) == expected
+        result["runs_done"], result["runs_expected"] = len(t["runs"]), expected
+        if cfg.metric == "loss" and t["runs"]:
+            result["base_test_loss"] = base_lm_loss(cfg, t["data"]["test"])
+        out[key] = result
+    return out
+
+
+def render(cfgs: dict[str, TaskConfig], results: dict, verdict: dict) -> str:
+    parts = []
+    for key, res in results.items():
+        status = (
+            "complete" if res["complete"] else f"PARTIAL: {res['runs_done']} of {res['runs_expected']} runs"
+        )
+        parts.append(f"[{status}]\n" + render_task(cfgs[key], res))
+    parts.append(render_verdict(verdict))
+    return "\n\n".join(parts)
+
+
+def parse_args(argv):
     p = argparse.ArgumentParser(prog="python benchmarks/quality.py", description=__doc__.split("\n")[0])
-    p.add_argument("--case", choices=["a", "b", "all"], default="all")
-    p.add_argument(
-        "--grid",
-        choices=["quick", "full"],
-        default="quick",
-        help="learning-rate grid (case a: 3 rates either way; case b: 2 rates, full: 3)",
-    )
-    p.add_argument(
-        "--lrs",
-        action="append",
-        metavar="METHOD=LR,LR",
-        help="override one method's learning rates (repeatable); keep the sizes equal",
-    )
-    p.add_argument("--seeds", type=int, help="seeds per grid point (default: a 3, b 1, tiny 2)")
-    p.add_argument("--epochs", type=float, help="training epochs (default 1)")
-    p.add_argument(
-        "--max-train-rows",
-        type=int,
-        help="cap the training pool (fixed rows, seed 1234; default: a all, b 300; 0: all)",
-    )
-    p.add_argument("--max-length", type=int, help="tokens per example (default 64)")
-    p.add_argument("--batch-size", type=int, help="default: a 16, b 8")
-    p.add_argument("--eval-steps", type=int, help="validation every N steps (default: 4 per run)")
-    p.add_argument(
-        "--neat-scaling",
-        default="auto",
-        help="NEAT scaling: 'auto' = 1.0 at lr <= 1e-3 and 0.1 above (default), or a number",
-    )
-    p.add_argument("--lora-alpha-per-r", type=float, default=1.0, help="LoRA alpha = this x r (default 1)")
-    p.add_argument("--threads", type=int,
-                   help="torch CPU threads (default: torch's own; 1 is faster on a busy shared machine)")
-    p.add_argument("--work-dir", help="runs, data splits and cached results (default: a temporary folder)")
-    p.add_argument("--keep-runs", action="store_true", help="keep each run's output folder")
-    p.add_argument("--json", help="write all results to this file")
+    p.add_argument("--tasks", type=lambda s: [t for t in s.split(",") if t], help="comma-separated subset")
+    p.add_argument("--quick", action="store_true", help="1 seed, fewer rows, 3 learning rates per adapter")
+    p.add_argument("--seeds", type=int, help="seeds per grid point (default 3; quick 1; tiny 2)")
+    p.add_argument("--threads", type=int, help="torch CPU threads (1 is best on a shared machine)")
+    p.add_argument("--work-dir", help="data splits and cached results (default: a temporary folder)")
+    p.add_argument("--json", help="write all results here")
     p.add_argument("--tiny", action="store_true", help="tiny random models and a few rows: a smoke run")
-    p.add_argument("--report", metavar="JSON", help="print the tables of an earlier --json file; run nothing")
+    p.add_argument("--report", metavar="JSON", help="print the tables of an earlier --json file")
+    p.add_argument("--report-cache", action="store_true", help="report the cached runs only; train nothing")
     args = p.parse_args(argv)
-    args.lrs = _parse_lrs(args.lrs)
-    if args.neat_scaling != "auto":
-        try:
-            float(args.neat_scaling)
-        except ValueError:
-            p.error("--neat-scaling must be 'auto' or a number")
+    if args.seeds is None:
+        args.seeds = 2 if args.tiny else 1 if args.quick else 3
     return args
 
 
@@ -813,7 +550,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.report:
         saved = json.loads(Path(args.report).read_text(encoding="utf-8"))
         print(f"{saved['meta']['command']}  ({saved['meta']['date']}, {saved['meta']['machine']})\n")
-        print("\n\n".join(render_case(result) for result in saved["cases"].values()))
+        print(saved["text"])
         return 0
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if args.threads:
@@ -826,16 +563,22 @@ def main(argv: list[str] | None = None) -> int:
     transformers.logging.set_verbosity_error()
     transformers.logging.disable_progress_bar()
     datasets.disable_progress_bars()
-    datasets.logging.set_verbosity_error()
-
     temporary = args.work_dir is None
-    work_dir = Path(args.work_dir or tempfile.mkdtemp(prefix="neat-quality-"))
+    args.work_dir = args.work_dir or tempfile.mkdtemp(prefix="neat-quality-")
+    work_dir = Path(args.work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
     started = time.time()
-    tiny_models = build_tiny_models(work_dir / "tiny-models") if args.tiny else {}
-    cases = ["a", "b"] if args.case == "all" else [args.case]
-    results = {
-        "meta": {
+    try:
+        cfgs = task_configs(args)
+        results = run_suite(cfgs, list(range(args.seeds)), work_dir, only_cached=args.report_cache)
+    finally:
+        if temporary:
+            shutil.rmtree(work_dir, ignore_errors=True)
+    verdict = suite_verdict(cfgs, results)
+    text = render(cfgs, results, verdict)
+    print("\n" + text, flush=True)
+    if args.json:
+        meta = {
             "date": datetime.datetime.now().isoformat(timespec="seconds"),
             "command": "python benchmarks/quality.py " + " ".join(sys.argv[1:] if argv is None else argv),
             "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, "
@@ -848,24 +591,11 @@ def main(argv: list[str] | None = None) -> int:
                 "python": platform.python_version(),
             },
             "tiny": args.tiny,
+            "total_seconds": round(time.time() - started, 1),
             "std": "sample standard deviation over seeds (n-1)",
-        },
-        "cases": {},
-    }
-    try:
-        for key in cases:
-            cfg = case_config(key, args, tiny_models)
-            result = run_case(cfg, work_dir, args.keep_runs)
-            results["cases"][key] = result
-            print()
-            print(render_case(result))
-            print(flush=True)
-    finally:
-        if temporary and not args.keep_runs:
-            shutil.rmtree(work_dir, ignore_errors=True)
-    results["meta"]["total_seconds"] = round(time.time() - started, 1)
-    if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2), encoding="utf-8")
+        }
+        payload = {"meta": meta, "tasks": results, "verdict": verdict, "text": text}
+        Path(args.json).write_text(json.dumps(payload, indent=2, default=str), encoding="utf-8")
         print(f"wrote {args.json}")
     return 0
 

@@ -72,7 +72,7 @@ class NeatLinear(PeanutLinear):
         """A with orthonormal, sign-chosen rows, scaled so that rms(f(W0^T)^T) = 1/sqrt(in)."""
         weight = self.peanut_A[adapter].weight
         w0 = self._w0(self.get_base_layer().weight).detach().float()
-        if w0.device.type == "meta":  # shapes only (parameter counting): nothing to calibrate
+        if "meta" in (w0.device.type, weight.device.type):  # shapes only (or weights loaded next)
             return
         r, out = weight.shape
         q, _ = torch.linalg.qr(torch.randn(max(r, out), min(r, out)))  # global RNG: seeded runs repeat

@@ -138,7 +138,14 @@ def test_compare_with_lora_queues_both_at_equal_budget(neat_home, tiny_model, re
     assert (neat.method.name, lora.method.name) == ("neat", "lora")
     # NEAT r=4 depth 2: 4 modules x (2*4*32 + 2*2*4*4) = 1,280 params = LoRA (4*64 per module) at r=5
     assert lora.method.r == 5
-    assert lora.training == neat.training and lora.dataset == neat.dataset
+    assert lora.dataset == neat.dataset and lora.model == neat.model
+    # each method at its own defaults: LoRA's learning rate is LoRA's, the rest is shared
+    from neat.defaults import method_defaults
+
+    lora_lr = method_defaults("classification", "lora")["training"]["learning_rate"]
+    assert lora.training.learning_rate == lora_lr
+    assert lora.training.learning_rate != neat.training.learning_rate
+    assert lora.training.epochs == neat.training.epochs and lora.training.seed == neat.training.seed
 
 
 def test_start_queues_the_exact_spec_in_the_real_store(neat_home, tiny_model, reviews_csv):
