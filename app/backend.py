@@ -15,8 +15,8 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
-from neat.errors import UserError
-from neat.spec import RunSpec
+from neat.engine.errors import UserError
+from neat.engine.spec import RunSpec
 
 # ---- jobs ---------------------------------------------------------------------------------------
 
@@ -98,7 +98,7 @@ def describe_linear_modules(
     name_or_path: str, trust_remote_code: bool = False, task: str = "classification"
 ) -> list[tuple[str, int, int]]:
     """(name, in, out) of the model's linear layers that an adapter may target (not the task head)."""
-    from neat.budget import describe_linear_modules as describe
+    from neat.engine.budget import describe_linear_modules as describe
 
     return describe(name_or_path, task, trust_remote_code)
 
@@ -107,8 +107,8 @@ def param_budget(
     name_or_path: str, task: str, method: dict, num_labels: int = 2, trust_remote_code: bool = False
 ) -> dict:
     """Trainable parameters of NEAT / LoRA (at the same rank) / full FT: keys neat, lora, full, head."""
-    from neat.budget import param_budget as budget
-    from neat.spec import MethodSpec
+    from neat.engine.budget import param_budget as budget
+    from neat.engine.spec import MethodSpec
 
     return budget(
         name_or_path, task, MethodSpec(**method), num_labels=num_labels, trust_remote_code=trust_remote_code
@@ -118,7 +118,7 @@ def param_budget(
 @functools.lru_cache(maxsize=32)
 def default_targets(name_or_path: str) -> tuple[str, ...]:
     """The architecture's default target modules (query/value for BERT, q/v_proj for Llama...)."""
-    from neat.budget import default_targets as targets
+    from neat.engine.budget import default_targets as targets
 
     try:
         return tuple(targets(name_or_path))
@@ -178,7 +178,7 @@ class PredictorCache:
     def _load(self, folder: str):
         if self._loader is not None:
             return self._loader(folder)
-        from neat.inference import Predictor
+        from neat.engine.inference import Predictor
 
         return Predictor.load(folder)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from app.tabs import compare, insight, jobs, playground, train
+from app.tabs import compare, insight, jobs_tab, playground, train
 
 REFRESH_SECONDS = 2.0
 
@@ -27,7 +27,7 @@ def build_app() -> gr.Blocks:
             with gr.Tab("Train", id="train", elem_id="tab-train"):
                 train_tab = train.build()
             with gr.Tab("Jobs", id="jobs", elem_id="tab-jobs"):
-                jobs_tab = jobs.build(timer)
+                jobs_view = jobs_tab.build(timer)
             with gr.Tab("Compare", id="compare", elem_id="tab-compare") as compare_page:
                 compare_tab = compare.build()
             with gr.Tab("Playground", id="playground", elem_id="tab-playground") as playground_page:
@@ -36,8 +36,8 @@ def build_app() -> gr.Blocks:
                 insight_tab = insight.build()
 
         # cross-tab wiring: Start jumps to the new job; Clone fills the form from a job
-        train.wire_start(train_tab, tabs, jobs_tab.select, jobs_tab.refresh)
-        jobs.wire_clone(jobs_tab, train_tab, tabs)
+        train.wire_start(train_tab, tabs, jobs_view.select, jobs_view.refresh)
+        jobs_tab.wire_clone(jobs_view, train_tab, tabs)
 
         # pickers of finished jobs refresh when their tab is opened
         compare_page.select(compare_tab.refresh, [compare_tab.chosen], [compare_tab.chosen])
@@ -50,7 +50,7 @@ def build_app() -> gr.Blocks:
 
         # on page load: describe the default model and dataset, list the jobs
         train.wire_load(demo, train_tab)
-        jobs.wire_load(demo, jobs_tab)
+        jobs_tab.wire_load(demo, jobs_view)
     return demo
 
 

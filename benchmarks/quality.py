@@ -52,7 +52,7 @@ if str(ROOT) not in sys.path:  # run as a script: make `neat` and `benchmarks` i
 import torch  # noqa: E402
 
 from benchmarks.common import format_table  # noqa: E402
-from neat.spec import ColumnMap, DataSpec, MethodSpec, ModelSpec, RunSpec, TrainingSpec  # noqa: E402
+from neat.engine.spec import ColumnMap, DataSpec, MethodSpec, ModelSpec, RunSpec, TrainingSpec  # noqa: E402
 
 METHODS = ("neat", "lora", "full")
 TEST_SEED = 1234  # the held-out split and the training-pool cap never change with the run seed
@@ -111,7 +111,7 @@ def _dedupe(rows: list[dict], keys: tuple[str, ...]) -> list[dict]:
 
 def _sample(rows: list[dict], stratify: str, size: int, seed: int) -> tuple[list[dict], list[dict]]:
     """(rest, sample): `size` rows drawn with a fixed seed, stratified by the `stratify` column."""
-    from neat.data import split_indices
+    from neat.engine.data import split_indices
 
     rest_idx, sample_idx = split_indices(len(rows), size / len(rows), seed, [row[stratify] for row in rows])
     return [rows[i] for i in rest_idx], [rows[i] for i in sample_idx]
@@ -129,7 +129,7 @@ def prepare_data(cfg: CaseConfig, case_dir: Path) -> dict:
     """Write pool and test files for a case; return their paths and sizes."""
     import pandas as pd
 
-    from neat.assets import builtin_dataset
+    from neat.engine.assets import builtin_dataset
 
     if cfg.task == "classification":
         ds = builtin_dataset("rotten_tomatoes")
@@ -175,8 +175,8 @@ def linear_modules(cfg: CaseConfig) -> tuple[list[tuple[str, int, int]], int]:
     """(name, in, out) of the base model's linear layers and its parameter count, on the meta device."""
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSequenceClassification
 
-    from neat.assets import resolve_model_path
-    from neat.model import list_linear_modules
+    from neat.engine.assets import resolve_model_path
+    from neat.tuner import list_linear_modules
 
     path, extra = resolve_model_path(cfg.model)
     config = AutoConfig.from_pretrained(path, **extra)
@@ -195,7 +195,7 @@ def equal_budget(cfg: CaseConfig) -> dict:
     layers. SmolLM2's v_proj is 576 -> 192 (grouped-query attention), so NEAT needs a larger rank
     there; among ranks up to 4*r we take the one that matches exactly, else the largest below.
     """
-    from neat.model import count_adapter_params
+    from neat.tuner import count_adapter_params
 
     modules, total = linear_modules(cfg)
     lora = count_adapter_params(modules, cfg.targets, cfg.r)["lora"]
@@ -290,7 +290,7 @@ def test_accuracy(model, tokenizer, labels: list[str], test: list[dict], max_len
 @torch.inference_mode()
 def test_lm_loss(model, tokenizer, test: list[dict], max_length: int) -> dict:
     """Mean next-token loss over the held-out responses' tokens (every token weighs the same)."""
-    from neat.tasks import CausalLMCollator, encode_conversation
+    from neat.engine.tasks import CausalLMCollator, encode_conversation
 
     model.eval()
     encoded = []
@@ -322,7 +322,7 @@ def test_lm_loss(model, tokenizer, test: list[dict], max_length: int) -> dict:
 
 
 def evaluate_run(cfg: CaseConfig, run_dir: Path, test: list[dict]) -> dict:
-    from neat.inference import load_run_model, load_run_processor, read_labels, read_spec
+    from neat.engine.inference import load_run_model, load_run_processor, read_labels, read_spec
 
     spec = read_spec(run_dir)
     model = load_run_model(run_dir, spec)
@@ -336,7 +336,7 @@ def evaluate_run(cfg: CaseConfig, run_dir: Path, test: list[dict]) -> dict:
 
 def base_lm_reference(cfg: CaseConfig, data: dict) -> dict:
     """The untrained model's loss on the same held-out split: the floor every method starts from."""
-    from neat.loading import load_base_model, load_processor
+    from neat.engine.loading import load_base_model, load_processor
 
     spec = RunSpec(task=cfg.task, model=ModelSpec(cfg.model))
     result = test_lm_loss(load_base_model(spec), load_processor(spec), data["test"], cfg.max_length)
@@ -360,7 +360,7 @@ def run_one(
     cache_key: dict,
 ) -> dict:
     """Train one grid point with one seed (or read its cached result) and evaluate it on the test rows."""
-    from neat.train import run
+    from neat.engine.train import run
 
     name = f"{method}-lr{lr:g}-s{seed}"
     cached = case_dir / "results" / f"{name}.json"
@@ -709,7 +709,7 @@ def build_tiny_models(folder: Path) -> dict[str, str]:
         LlamaForCausalLM,
     )
 
-    from neat.assets import resolve_model_path
+    from neat.engine.assets import resolve_model_path
 
     tokenizer_path, _ = resolve_model_path("embedded:minilm")
     bert, llama = folder / "tiny-bert", folder / "tiny-llama"

@@ -16,8 +16,8 @@ from datetime import datetime
 
 from jobs import api
 from jobs.models import END_STATES
-from neat.errors import UserError
-from neat.spec import RunSpec
+from neat.engine.errors import UserError
+from neat.engine.spec import RunSpec
 
 
 def _table(rows: list[list[str]], headers: list[str]) -> str:

@@ -12,8 +12,8 @@ from typing import Any
 
 from jobs import queue, store
 from jobs.errors import JobNotFound, JobStateError
-from neat.errors import UserError
-from neat.spec import RunSpec
+from neat.engine.errors import UserError
+from neat.engine.spec import RunSpec
 
 log = logging.getLogger("jobs.api")
 

@@ -66,17 +66,17 @@ def _prepare_resume(job: dict[str, Any], output_dir: Path, host: str, pid: int) 
 
 
 def _train(job: dict[str, Any], output_dir: Path, listener: JobListener, resume: bool) -> dict:
-    from neat.spec import RunSpec
+    from neat.engine.spec import RunSpec
 
     spec = RunSpec.from_dict(job["spec"]).validate()
     output_dir.mkdir(parents=True, exist_ok=True)
-    import neat.train  # imported here: the queue's callers never load torch
+    import neat.engine.train  # imported here: the queue's callers never load torch
 
-    return neat.train.run(spec, output_dir, listeners=(listener,), resume=resume) or {}
+    return neat.engine.train.run(spec, output_dir, listeners=(listener,), resume=resume) or {}
 
 
 def _on_error(job_id: int, host: str, pid: int, exc: BaseException, listener: JobListener) -> str:
-    from neat.errors import TrainingStopped, UserError
+    from neat.engine.errors import TrainingStopped, UserError
 
     if isinstance(exc, TrainingStopped):
         if listener.stop_reason == "lost":
@@ -99,7 +99,7 @@ def _on_error(job_id: int, host: str, pid: int, exc: BaseException, listener: Jo
 
 def _out_of_memory(exc: BaseException) -> str | None:
     """The first line of an out-of-memory error anywhere in the exception chain, else None."""
-    from neat.errors import OutOfMemoryError
+    from neat.engine.errors import OutOfMemoryError
 
     seen = set()
     while exc is not None and id(exc) not in seen:

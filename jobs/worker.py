@@ -98,7 +98,7 @@ def _warm_up() -> None:
     A first import takes seconds and holds the GIL in C code, which would starve the
     heartbeat thread of the job being started and get a healthy job declared dead."""
     try:
-        import neat.train  # noqa: F401
+        import neat.engine.train  # noqa: F401
     except Exception:  # the job itself will fail with the reason
         log.exception("could not load the training engine")
     log.info("worker process %s ready", os.getpid())

@@ -9,9 +9,9 @@ __all__ = ["NeatConfig", "get_neat_model", "load_neat_model"]
 
 
 def __getattr__(name: str):
-    # Lazy: `import neat.spec` (CLIs, the job store) must not pay for loading torch and peft.
+    # Lazy: `import neat.engine.spec` (CLIs, the job store) must not pay for loading torch and peft.
     if name in __all__:
-        from neat import model
+        from neat import tuner
 
-        return getattr(model, name)
+        return getattr(tuner, name)
     raise AttributeError(f"module 'neat' has no attribute {name!r}")

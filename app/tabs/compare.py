@@ -9,7 +9,7 @@ import gradio as gr
 import pandas as pd
 
 from app import backend
-from app.tabs.jobs import _safe_jobs, best_metric, job_choices, metrics_frame, plot_value
+from app.tabs.jobs_tab import _safe_jobs, best_metric, job_choices, metrics_frame, plot_value
 
 
 def flatten(data: Any, prefix: str = "") -> dict[str, Any]:

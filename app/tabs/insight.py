@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from app import backend
-from app.tabs.jobs import _safe_jobs, job_choices, plot_value
+from app.tabs.jobs_tab import _safe_jobs, job_choices, plot_value
 
 MAX_SINGULAR_VALUES = 64
 
@@ -172,7 +172,7 @@ def build() -> InsightTab:
         )
 
     def run(neat_id, lora_id, progress=gr.Progress()):
-        from neat.insight import delta_spectrum
+        from neat.engine.insight import delta_spectrum
 
         if not neat_id:
             raise gr.Error("Choose a finished NEAT job first.")

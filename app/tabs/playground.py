@@ -14,7 +14,7 @@ from pathlib import Path
 import gradio as gr
 
 from app import backend, config
-from app.tabs.jobs import _safe_jobs, job_choices
+from app.tabs.jobs_tab import _safe_jobs, job_choices
 
 
 def _finished_job(job_id) -> dict:
@@ -210,7 +210,7 @@ def build() -> PlaygroundTab:
     def build_zip(kind):
         def handler(job_id, current, progress=gr.Progress()):
             job = _finished_job(job_id)
-            from neat import export
+            from neat.engine import export
 
             progress(0.1, desc=f"Building the {kind} zip…")
             try:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from app import form
-from app.form import FORM_DEFAULTS, apply_preset, form_to_spec, spec_to_form, validate_form
-from neat.spec import RunSpec, example_spec
+from app.tabs.train import form
+from app.tabs.train.form import FORM_DEFAULTS, apply_preset, form_to_spec, spec_to_form, validate_form
+from neat.engine.spec import RunSpec, example_spec
 
 
 def test_defaults_make_a_valid_spec_that_leans_on_neat_robustness():

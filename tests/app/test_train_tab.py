@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from app import backend, form
+from app import backend
 from app.tabs import train
+from app.tabs.train import form
 from app.uploads import store_upload
-from neat.spec import RunSpec
+from neat.engine.spec import RunSpec
 
 
 def _values(tiny_model, data_path, **extra):

@@ -11,7 +11,7 @@ from transformers import AutoModelForCausalLM, AutoModelForSequenceClassificatio
 from transformers.pytorch_utils import Conv1D
 
 from neat.layer import NeatLinear
-from neat.model import (
+from neat.tuner import (
     NeatConfig,
     count_adapter_params,
     count_trainable_parameters,

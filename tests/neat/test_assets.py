@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from neat import assets
-from neat.errors import DatasetError, ModelLoadError
-from neat.spec import BUILTIN_DATASETS, EMBEDDED_MODELS
+from neat.engine import assets
+from neat.engine.errors import DatasetError, ModelLoadError
+from neat.engine.spec import BUILTIN_DATASETS, EMBEDDED_MODELS
 
 
 def test_neat_home_follows_env_and_is_created(tmp_path, monkeypatch):

@@ -17,11 +17,11 @@ import torch
 from peft import LoraConfig, get_peft_model
 from PIL import Image
 
-from neat.errors import ModelLoadError, UserError
-from neat.inference import Predictor
-from neat.loading import head_module_names, load_base_model, load_processor
-from neat.model import NeatConfig, get_neat_model
-from neat.spec import DataSpec, MethodSpec, ModelSpec, RunSpec, TrainingSpec
+from neat.engine.errors import ModelLoadError, UserError
+from neat.engine.inference import Predictor
+from neat.engine.loading import head_module_names, load_base_model, load_processor
+from neat.engine.spec import DataSpec, MethodSpec, ModelSpec, RunSpec, TrainingSpec
+from neat.tuner import NeatConfig, get_neat_model
 from tests.tiny_runs import tiny_bert_folder, tiny_llama_folder
 
 TARGETS = {
@@ -293,9 +293,9 @@ def test_incomplete_run_folders_are_user_errors(tmp_path, runs):
 # -- a real training run, end to end -----------------------------------------------------------
 @pytest.mark.slow
 def test_a_trained_run_loads_in_the_playground(tmp_path):
-    from neat.export import adapter_zip, merged_dir
-    from neat.insight import delta_spectrum
-    from neat.train import run
+    from neat.engine.export import adapter_zip, merged_dir
+    from neat.engine.insight import delta_spectrum
+    from neat.engine.train import run
     from tests.tiny_runs import classification_spec, sentiment_csv
 
     spec = classification_spec(tiny_bert_folder(tmp_path / "bert"), sentiment_csv(tmp_path / "data.csv"))
@@ -313,7 +313,7 @@ def test_a_trained_run_loads_in_the_playground(tmp_path):
 
 @pytest.mark.slow
 def test_a_trained_chat_run_streams(tmp_path):
-    from neat.train import run
+    from neat.engine.train import run
     from tests.tiny_runs import chat_jsonl
 
     spec = RunSpec(

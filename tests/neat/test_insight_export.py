@@ -18,10 +18,10 @@ from transformers import (
     AutoTokenizer,
 )
 
-from neat.errors import ModelLoadError
-from neat.export import adapter_zip, merged_dir, merged_zip
-from neat.inference import Predictor, read_spec, seeded_base_model
-from neat.insight import delta_spectrum, layer_index, layer_norms
+from neat.engine.errors import ModelLoadError
+from neat.engine.export import adapter_zip, merged_dir, merged_zip
+from neat.engine.inference import Predictor, read_spec, seeded_base_model
+from neat.engine.insight import delta_spectrum, layer_index, layer_norms
 from neat.layer import NeatLinear
 from tests.neat.test_inference import make_run
 
@@ -251,7 +251,7 @@ def test_exports_of_an_unfinished_run_are_user_errors(tmp_path):
 
 
 def test_w0_alignment_separates_updates_along_w0_from_random_ones():
-    from neat.insight import w0_alignment
+    from neat.engine.insight import w0_alignment
 
     torch.manual_seed(0)
     w0 = torch.randn(64, 48)

@@ -13,9 +13,9 @@ import yaml
 from peft import PeftModel
 from transformers import AutoModelForSequenceClassification
 
-from neat.errors import DatasetError, SpecError, TrainingStopped
-from neat.spec import ColumnMap, DataSpec, MethodSpec, ModelSpec, RunSpec, TrainingSpec, example_spec
-from neat.train import run
+from neat.engine.errors import DatasetError, SpecError, TrainingStopped
+from neat.engine.spec import ColumnMap, DataSpec, MethodSpec, ModelSpec, RunSpec, TrainingSpec, example_spec
+from neat.engine.train import run
 from tests.tiny_runs import (
     Recorder,
     chat_jsonl,
@@ -113,8 +113,8 @@ def test_full_fine_tuning_saves_a_whole_model(tmp_path, bert_dir, csv):
 
 @pytest.mark.parametrize("template", [True, False])
 def test_causal_lm_sft_masks_the_prompt_and_reports_perplexity(tmp_path, template):
-    from neat.loading import load_processor
-    from neat.tasks import encode_conversation
+    from neat.engine.loading import load_processor
+    from neat.engine.tasks import encode_conversation
 
     model_dir = tiny_llama_folder(tmp_path / "llama", chat_template=template)
     data = chat_jsonl(tmp_path / "chat.jsonl")
@@ -253,7 +253,7 @@ def test_unknown_model_folder_fails_with_a_clear_message(tmp_path, csv):
 
 
 def test_simulated_out_of_memory_becomes_a_user_error(tmp_path, bert_dir, csv, monkeypatch):
-    from neat.errors import OutOfMemoryError
+    from neat.engine.errors import OutOfMemoryError
 
     monkeypatch.setenv("NEAT_SIMULATE_OOM_AT_STEP", "3")
     with pytest.raises(OutOfMemoryError, match="out of memory"):

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from neat.errors import FieldError, SpecError
+from neat.engine.errors import FieldError, SpecError
 
 TASKS = ("classification", "causal-lm", "image-classification")
 METHODS = ("neat", "lora", "full")

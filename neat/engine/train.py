@@ -21,15 +21,15 @@ from pathlib import Path
 import torch
 from transformers import EarlyStoppingCallback, PrinterCallback, Trainer, TrainingArguments, set_seed
 
-from neat.data import load_raw, load_splits
-from neat.data_check import check_dataset
-from neat.errors import OutOfMemoryError, TrainingStopped, UserError
-from neat.events import PrintListener, TrainingListener
-from neat.loading import head_module_names, load_base_model, load_processor
-from neat.methods import attach_method, parameter_groups
-from neat.progress import EventBridge, MetricsFile
-from neat.spec import RunSpec, example_spec
-from neat.tasks import label_info, perplexity, prepare_task
+from neat.engine.attach import attach_method, parameter_groups
+from neat.engine.data import load_raw, load_splits
+from neat.engine.data_check import check_dataset
+from neat.engine.errors import OutOfMemoryError, TrainingStopped, UserError
+from neat.engine.events import PrintListener, TrainingListener
+from neat.engine.loading import head_module_names, load_base_model, load_processor
+from neat.engine.progress import EventBridge, MetricsFile
+from neat.engine.spec import RunSpec, example_spec
+from neat.engine.tasks import label_info, perplexity, prepare_task
 
 
 def last_complete_checkpoint(checkpoints: Path) -> str | None:
@@ -196,7 +196,7 @@ def run(
 def _save_outputs(
     spec, out: Path, trainer, processor, info, final: dict, trainable: int, started: float
 ) -> dict:
-    from neat.summary import library_versions, peak_memory_bytes
+    from neat.engine.summary import library_versions, peak_memory_bytes
 
     adapter_dir = out / "adapter"
     trainer.model.save_pretrained(adapter_dir)
@@ -219,7 +219,7 @@ def _save_outputs(
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     if spec.training.save_merged and spec.method.name != "full":
-        from neat.export import merged_dir
+        from neat.engine.export import merged_dir
 
         merged_dir(out)
     return summary
@@ -261,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.check:
             return _check_only(spec)
         output_dir = args.output_dir or os.path.join("runs", spec.name)
-        from neat.progress import ProgressBar
+        from neat.engine.progress import ProgressBar
 
         summary = run(spec, output_dir, [PrintListener(), ProgressBar()], resume=args.resume)
     except UserError as exc:

@@ -24,8 +24,8 @@ from typing import Any
 import torch
 from transformers import StoppingCriteria
 
-from neat.errors import ModelLoadError, UserError
-from neat.spec import RunSpec
+from neat.engine.errors import ModelLoadError, UserError
+from neat.engine.spec import RunSpec
 
 TASK_CALLS = {
     "classification": "classify",
@@ -72,7 +72,7 @@ def _spec_for_folder(spec: RunSpec, folder: Path) -> RunSpec:
 
 def seeded_base_model(spec: RunSpec, labels, regression: bool) -> torch.nn.Module:
     """The base model; a freshly initialised head gets the run's seed, so base answers repeat."""
-    from neat.loading import load_base_model
+    from neat.engine.loading import load_base_model
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(spec.training.seed)
@@ -98,7 +98,7 @@ def load_run_model(output_dir: str | Path, spec: RunSpec | None = None) -> torch
     base = seeded_base_model(spec, labels, regression)
     try:
         if spec.method.name == "neat":
-            from neat.model import load_neat_model
+            from neat.tuner import load_neat_model
 
             return load_neat_model(base, adapter_dir)
         from peft import PeftModel
@@ -110,7 +110,7 @@ def load_run_model(output_dir: str | Path, spec: RunSpec | None = None) -> torch
 
 def load_run_processor(output_dir: str | Path, spec: RunSpec | None = None):
     """The tokenizer or image processor saved with the run (else the base model's own)."""
-    from neat.loading import load_processor
+    from neat.engine.loading import load_processor
 
     out = Path(output_dir)
     spec = spec or read_spec(out)
@@ -228,7 +228,7 @@ class Predictor:
     # -- chat --------------------------------------------------------------------------------
     def chat_prompt(self, prompt: str) -> str:
         """The prompt as training rendered it: the chat template, else a User:/Assistant: transcript."""
-        from neat.tasks import _render
+        from neat.engine.tasks import _render
 
         return _render(self.processor, [{"role": "user", "content": prompt}], add_generation_prompt=True)
 

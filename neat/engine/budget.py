@@ -11,10 +11,10 @@ import functools
 import torch
 from transformers import AutoConfig
 
-from neat.assets import resolve_model_path
-from neat.errors import ModelLoadError
-from neat.loading import AUTO_MODEL, head_module_names
-from neat.model import count_adapter_params, default_target_modules, list_linear_modules
+from neat.engine.assets import resolve_model_path
+from neat.engine.errors import ModelLoadError
+from neat.engine.loading import AUTO_MODEL, head_module_names
+from neat.tuner import count_adapter_params, default_target_modules, list_linear_modules
 
 
 @functools.lru_cache(maxsize=16)

@@ -11,8 +11,8 @@ from transformers import (
     AutoTokenizer,
 )
 
-from neat.assets import resolve_model_path
-from neat.errors import ModelLoadError
+from neat.engine.assets import resolve_model_path
+from neat.engine.errors import ModelLoadError
 
 AUTO_MODEL = {
     "classification": AutoModelForSequenceClassification,

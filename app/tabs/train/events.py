@@ -18,7 +18,7 @@ import gradio as gr
 import pandas as pd
 
 from app import backend, config
-from app.form import (
+from app.tabs.train.form import (
     DATA_BUILTIN,
     DATA_KINDS,
     DATA_OTHER,
@@ -40,8 +40,16 @@ from app.form import (
     validate_form,
 )
 from app.uploads import UploadError, store_upload
-from neat.errors import DatasetError, FieldError, UserError
-from neat.spec import ACTIVATIONS, BUILTIN_DATASETS, EMBEDDED_MODELS, METHODS, PRECISIONS, TASKS, RunSpec
+from neat.engine.errors import DatasetError, FieldError, UserError
+from neat.engine.spec import (
+    ACTIVATIONS,
+    BUILTIN_DATASETS,
+    EMBEDDED_MODELS,
+    METHODS,
+    PRECISIONS,
+    TASKS,
+    RunSpec,
+)
 
 COLUMN_KEYS = (
     "col_text",
@@ -76,7 +84,7 @@ _ROLE_OF = {
 def suggest_task_for_model(ref: str) -> str | None:
     """The task a model is made for: embedded models say so; a folder's config.json tells."""
     if ref in EMBEDDED_MODELS:
-        from neat.assets import describe_embedded_models
+        from neat.engine.assets import describe_embedded_models
 
         return describe_embedded_models()[ref]["task"]
     cfg_path = Path(ref).expanduser() / "config.json"
@@ -229,7 +237,7 @@ def _fmt(n) -> str:
 
 @functools.lru_cache(maxsize=6)
 def _raw(source: str, hub_split: str, stamp: float):
-    from neat.data import load_raw
+    from neat.engine.data import load_raw
 
     return load_raw(source, hub_split)
 
@@ -245,7 +253,7 @@ def dataset_summary(values: dict) -> dict[str, Any]:
 
     Raises DatasetError (with the reader's message) when the data cannot even be read.
     """
-    from neat.data_check import preview, suggest_columns, suggest_task
+    from neat.engine.data_check import preview, suggest_columns, suggest_task
 
     source = dataset_ref(values)
     if not source:
@@ -309,7 +317,7 @@ def _check_key(spec: RunSpec) -> str:
 
 def check_data(values: dict):
     """Run neat's dataset check for the form: (report or None, list of dataset FieldErrors)."""
-    from neat.data_check import check_dataset
+    from neat.engine.data_check import check_dataset
 
     spec, _ = validate_form(values)
     if not spec.dataset.source:

@@ -19,8 +19,8 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from neat.errors import ModelLoadError
-from neat.inference import load_run_model, load_run_processor, read_spec
+from neat.engine.errors import ModelLoadError
+from neat.engine.inference import load_run_model, load_run_processor, read_spec
 
 # Already dense binary data: deflating them costs time and saves a few percent at most.
 _STORED_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf", ".npz")

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from neat.inference import load_run_model, read_labels, read_spec, seeded_base_model
+from neat.engine.inference import load_run_model, read_labels, read_spec, seeded_base_model
 
 # `.layer.3.` (BERT, ViT), `.layers.3.` (Llama), `.h.3.` (GPT-2), `.blocks.3.` (many vision models)
 _LAYER_INDEX = re.compile(r"(?:^|\.)(?:layer|layers|h|block|blocks)\.(\d+)(?:\.|$)")
@@ -121,7 +121,7 @@ def _full_deltas(output_dir: Path, spec) -> Iterator[tuple[str, torch.Tensor, tu
     """W_finetuned - W_base on the target modules (the spec's, else the query/value defaults)."""
     from transformers.pytorch_utils import Conv1D
 
-    from neat.model import default_target_modules
+    from neat.tuner import default_target_modules
 
     tuned = load_run_model(output_dir, spec)
     labels, regression = read_labels(output_dir, spec.task)

@@ -11,7 +11,7 @@ import gradio as gr
 import pandas as pd
 
 from app import backend, config
-from app.form import spec_to_form
+from app.tabs.train.form import spec_to_form
 
 ACTIVE = ("queued", "running")
 STATUS_ICON = {
