@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from neat.engine.errors import UserError
+from neat.engine.metrics import is_bookkeeping, is_quality_metric  # noqa: F401 - for the tabs
 from neat.engine.spec import RunSpec
 
 # ---- jobs ---------------------------------------------------------------------------------------

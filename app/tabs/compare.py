@@ -57,7 +57,7 @@ def final_metrics(jobs: dict[str, dict], points: dict[str, list[dict]]) -> pd.Da
         row = {"job": label, "status": job.get("status", ""), "best": best_metric(job)}
         for name, value in last.items():
             key = f"eval {name}"
-            if name in ("epoch", "runtime", "samples_per_second", "steps_per_second"):
+            if backend.is_bookkeeping(name):
                 continue
             if key not in columns:
                 columns.append(key)
@@ -92,7 +92,7 @@ def metric_choices(points: dict[str, list[dict]]) -> list[str]:
     for pts in points.values():
         frame = metrics_frame(pts)
         for name in frame[frame["split"] == "eval"]["name"].unique():
-            if name not in ("loss", "epoch", "runtime", "samples_per_second", "steps_per_second"):
+            if name != "loss" and not backend.is_bookkeeping(name):
                 key = f"eval {name}"
                 if key not in names:
                     names.append(key)

@@ -22,22 +22,6 @@ STATUS_ICON = {
     "cancelled": "■",
     "interrupted": "⚠",
 }
-# metric names that are bookkeeping, not quality
-_NOT_METRICS = {
-    "loss",
-    "learning_rate",
-    "lr",
-    "epoch",
-    "grad_norm",
-    "runtime",
-    "samples_per_second",
-    "steps_per_second",
-    "total_flos",
-    "train_runtime",
-    "train_samples_per_second",
-    "train_steps_per_second",
-    "step",
-}
 TABLE_COLUMNS = ["id", "name", "method", "status", "progress", "ETA", "best metric", "created"]
 
 
@@ -156,7 +140,9 @@ def curves(points: list[dict], x: str = "step") -> dict[str, pd.DataFrame]:
     x = x if x in ("step", "epoch") else "step"
     loss = frame[(frame["name"] == "loss") & frame["split"].isin(["train", "eval"])].copy()
     loss["series"] = loss["split"] + " loss"
-    evals = frame[(frame["split"] == "eval") & ~frame["name"].isin(_NOT_METRICS)].copy()
+    evals = frame[
+        (frame["split"] == "eval") & frame["name"].map(backend.is_quality_metric).astype(bool)
+    ].copy()
     evals["series"] = evals["name"]
     lr = frame[frame["name"].isin(["learning_rate", "lr"])].copy()
     lr["series"] = "learning rate"

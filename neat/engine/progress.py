@@ -11,14 +11,7 @@ from pathlib import Path
 import torch
 from transformers import TrainerCallback
 
-# Trainer's end-of-training summary keys: not points on a curve.
-_SKIP_KEYS = {
-    "train_runtime",
-    "train_samples_per_second",
-    "train_steps_per_second",
-    "total_flos",
-    "train_loss",
-}
+from neat.engine.metrics import bare, is_bookkeeping
 
 
 class EventBridge(TrainerCallback):
@@ -70,7 +63,7 @@ class EventBridge(TrainerCallback):
     def final_eval(self, step: int, epoch: float | None, metrics: dict) -> None:
         """The evaluation of the best (restored) model after training, as split `final`."""
         self.muted = False
-        values = {k.removeprefix("eval_"): float(v) for k, v in metrics.items() if _is_metric(k)}
+        values = {bare(k): float(v) for k, v in metrics.items() if _is_metric(k)}
         self.emit(
             {
                 "kind": "log",
@@ -91,14 +84,12 @@ class EventBridge(TrainerCallback):
     def on_log(self, args, state, control, logs=None, **kwargs):
         logs = logs or {}
         if any(k.startswith("eval_") for k in logs):
-            values = {k.removeprefix("eval_"): float(v) for k, v in logs.items() if _is_metric(k)}
+            values = {bare(k): float(v) for k, v in logs.items() if _is_metric(k)}
             if self.add_perplexity and "loss" in values:
                 values["perplexity"] = math.exp(min(values["loss"], 50.0))
             split = "eval"
         else:
-            values = {
-                k: float(v) for k, v in logs.items() if k not in _SKIP_KEYS and _is_number(v) and k != "epoch"
-            }
+            values = {k: float(v) for k, v in logs.items() if not is_bookkeeping(k) and _is_number(v)}
             split = "train"
         if values:
             self.log_point(state.global_step, state.epoch, split, values, state)
@@ -123,7 +114,7 @@ def _is_number(value) -> bool:
 
 
 def _is_metric(key: str) -> bool:
-    return key.startswith("eval_") and not key.endswith(("_runtime", "_per_second")) and key != "eval_epoch"
+    return key.startswith("eval_") and not is_bookkeeping(key)
 
 
 class MetricsFile:

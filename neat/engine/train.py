@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 from transformers import EarlyStoppingCallback, PrinterCallback, Trainer, TrainingArguments, set_seed
 
+from neat.engine import metrics
 from neat.engine.attach import attach_method, parameter_groups
 from neat.engine.data import load_raw, load_splits
 from neat.engine.data_check import check_dataset
@@ -64,9 +65,7 @@ class _NeatTrainer(Trainer):
         return self.optimizer
 
 
-def _training_arguments(
-    spec: RunSpec, checkpoints: Path, main_metric: str, greater: bool
-) -> TrainingArguments:
+def _training_arguments(spec: RunSpec, checkpoints: Path, main_metric: str) -> TrainingArguments:
     t = spec.training
     metric = t.metric_for_best or main_metric
     return TrainingArguments(
@@ -87,7 +86,7 @@ def _training_arguments(
         save_total_limit=t.save_total_limit,
         load_best_model_at_end=True,
         metric_for_best_model=metric,
-        greater_is_better=greater if t.metric_for_best is None else "loss" not in metric,
+        greater_is_better=metrics.greater_is_better(metric),  # mse, loss...: keep the lowest
         logging_steps=t.logging_steps,
         logging_first_step=True,
         seed=t.seed,
@@ -156,7 +155,7 @@ def run(
         device = "cuda" if torch.cuda.is_available() else "cpu"
         bridge.message(f"devices: {device}, world_size={world_size}")
 
-        args = _training_arguments(spec, checkpoints, task.main_metric, task.greater_is_better)
+        args = _training_arguments(spec, checkpoints, task.main_metric)
         callbacks = [bridge]
         if spec.training.early_stopping_patience:
             callbacks.append(EarlyStoppingCallback(spec.training.early_stopping_patience))
@@ -225,11 +224,9 @@ def _save_outputs(
     return summary
 
 
-def _format_metrics(metrics: dict) -> str:
+def _format_metrics(values: dict) -> str:
     return ", ".join(
-        f"{k.removeprefix('eval_')}={v:.4g}"
-        for k, v in sorted(metrics.items())
-        if "runtime" not in k and "per_second" not in k
+        f"{metrics.bare(k)}={v:.4g}" for k, v in sorted(values.items()) if not metrics.is_bookkeeping(k)
     )
 
 

@@ -103,6 +103,21 @@ def test_float_labels_mean_regression(tmp_path, bert_dir):
     assert json.loads((tmp_path / "run" / "labels.json").read_text()) == {"regression": True}
 
 
+def test_metric_for_best_mse_keeps_the_lowest_error(tmp_path, bert_dir):
+    path = tmp_path / "scores.csv"
+    path.write_text(
+        "text,score\n" + "\n".join(f"item {i} is {'good' * (i % 3)},{(i % 5) / 4 + 0.1}" for i in range(60))
+    )
+    spec = classification_spec(bert_dir, path, max_steps=12, eval_steps=3)
+    spec.dataset.columns = ColumnMap(text="text", label="score")
+    spec.training.metric_for_best = "mse"
+    summary = run(spec, tmp_path / "run")
+    lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+    errors = [p["metrics"]["mse"] for p in map(json.loads, lines) if p["split"] == "eval"]
+    assert len(errors) == 4
+    assert summary["best_metric"] == pytest.approx(min(errors))
+
+
 def test_full_fine_tuning_saves_a_whole_model(tmp_path, bert_dir, csv):
     spec = classification_spec(bert_dir, csv, max_steps=4, eval_steps=2)
     spec.method = MethodSpec("full")
