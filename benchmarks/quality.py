@@ -322,13 +322,14 @@ def test_lm_loss(model, tokenizer, test: list[dict], max_length: int) -> dict:
 
 
 def evaluate_run(cfg: CaseConfig, run_dir: Path, test: list[dict]) -> dict:
-    from neat.engine.inference import load_run_model, load_run_processor, read_labels, read_spec
+    from neat.engine.inference import load_run_model, load_run_processor
+    from neat.engine.rundir import RunDir
 
-    spec = read_spec(run_dir)
+    spec = RunDir(run_dir).read_spec()
     model = load_run_model(run_dir, spec)
     tokenizer = load_run_processor(run_dir, spec)
     if cfg.task == "classification":
-        labels, _ = read_labels(run_dir, spec.task)
+        labels, _ = RunDir(run_dir).read_labels(spec.task)
         return {"test_accuracy": test_accuracy(model, tokenizer, labels, test, cfg.max_length)}
     result = test_lm_loss(model, tokenizer, test, cfg.max_length)
     return {"test_loss": result["loss"], "test_perplexity": result["perplexity"]}

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from jobs import config, store
-from jobs.checkpoints import latest_checkpoint_step, logged_points, remove_incomplete_checkpoints
 from jobs.errors import JobStateError
 from jobs.listener import Heartbeat, JobListener
+from neat.engine.rundir import RunDir
 
 log = logging.getLogger("jobs.runner")
 
@@ -48,10 +48,11 @@ def execute(job: dict[str, Any], host: str, pid: int) -> str:
 def _prepare_resume(job: dict[str, Any], output_dir: Path, host: str, pid: int) -> int | None:
     """The step of the checkpoint the engine will resume from (None: a fresh start)."""
     job_id = job["id"]
-    broken = remove_incomplete_checkpoints(output_dir)
+    run = RunDir(output_dir)
+    broken = run.remove_incomplete_checkpoints()
     if broken:
         store.add_event(job_id, f"removed half-written checkpoints at steps {broken}", "warning")
-    checkpoint = latest_checkpoint_step(output_dir)
+    checkpoint = run.latest_checkpoint_step()
     if checkpoint is None:
         store.add_event(job_id, f"started on {host}:{pid} (attempt {job['attempts']})")
         return None
@@ -59,7 +60,7 @@ def _prepare_resume(job: dict[str, Any], output_dir: Path, host: str, pid: int) 
     # points up to it (backfilled from metrics.jsonl in case the dead worker had not flushed
     # them all) so the curve stays one continuous line without duplicates.
     store.delete_metric_points_after(job_id, checkpoint)
-    store.add_metric_points(job_id, logged_points(output_dir, checkpoint))
+    store.add_metric_points(job_id, run.metric_points(checkpoint))
     store.update_running(job_id, resumed_from=checkpoint)
     store.add_event(job_id, f"resuming from the checkpoint at step {checkpoint} on {host}:{pid}")
     return checkpoint

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +24,7 @@ import torch
 from transformers import StoppingCriteria
 
 from neat.engine.errors import ModelLoadError, UserError
+from neat.engine.rundir import RunDir
 from neat.engine.spec import RunSpec
 
 TASK_CALLS = {
@@ -36,32 +36,6 @@ TASK_CALLS = {
 
 def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def read_labels(output_dir: str | Path, task: str) -> tuple[list[str] | None, bool]:
-    """(class names in id order, is_regression) from labels.json; (None, False) for causal LMs."""
-    if task == "causal-lm":
-        return None, False
-    path = Path(output_dir) / "labels.json"
-    if not path.is_file():
-        raise ModelLoadError(f"the run in {output_dir} is incomplete: labels.json is missing")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ModelLoadError(f"cannot read {path}: {exc}") from exc
-    if data.get("regression"):
-        return None, True
-    labels = data.get("labels")
-    if not isinstance(labels, list) or not labels:
-        raise ModelLoadError(f"{path} lists no labels")
-    return [str(label) for label in labels], False
-
-
-def read_spec(output_dir: str | Path) -> RunSpec:
-    out = Path(output_dir)
-    if not (out / "spec.yaml").is_file():
-        raise ModelLoadError(f"{out} is not a training run: spec.yaml is missing")
-    return RunSpec.load(out / "spec.yaml")
 
 
 def _spec_for_folder(spec: RunSpec, folder: Path) -> RunSpec:
@@ -81,10 +55,11 @@ def seeded_base_model(spec: RunSpec, labels, regression: bool) -> torch.nn.Modul
 
 def load_run_model(output_dir: str | Path, spec: RunSpec | None = None) -> torch.nn.Module:
     """The fine-tuned model of a run on the CPU: a PeftModel (neat, lora) or a plain model (full)."""
-    out = Path(output_dir)
-    spec = spec or read_spec(out)
-    labels, regression = read_labels(out, spec.task)
-    adapter_dir = out / "adapter"
+    run = RunDir(output_dir)
+    out = run.root
+    spec = spec or run.read_spec()
+    labels, regression = run.read_labels(spec.task)
+    adapter_dir = run.adapter
     if spec.method.name == "full":
         if not (adapter_dir / "config.json").is_file():
             raise ModelLoadError(
@@ -112,10 +87,10 @@ def load_run_processor(output_dir: str | Path, spec: RunSpec | None = None):
     """The tokenizer or image processor saved with the run (else the base model's own)."""
     from neat.engine.loading import load_processor
 
-    out = Path(output_dir)
-    spec = spec or read_spec(out)
+    run = RunDir(output_dir)
+    spec = spec or run.read_spec()
     try:
-        return load_processor(_spec_for_folder(spec, out / "adapter"))
+        return load_processor(_spec_for_folder(spec, run.adapter))
     except (UserError, OSError, ValueError, KeyError, TypeError):
         return load_processor(spec)
 
@@ -159,9 +134,10 @@ class Predictor:
 
     @classmethod
     def load(cls, output_dir: str | Path, device: str | torch.device | None = None) -> Predictor:
-        out = Path(output_dir)
-        spec = read_spec(out)
-        labels, regression = read_labels(out, spec.task)
+        run = RunDir(output_dir)
+        out = run.root
+        spec = run.read_spec()
+        labels, regression = run.read_labels(spec.task)
         device = torch.device(device) if device is not None else default_device()
         model = load_run_model(out, spec).to(device).eval()
         return cls(out, spec, model, load_run_processor(out, spec), labels, regression, device)

@@ -24,7 +24,8 @@ from pathlib import Path
 
 import torch
 
-from neat.engine.inference import load_run_model, read_labels, read_spec, seeded_base_model
+from neat.engine.inference import load_run_model, seeded_base_model
+from neat.engine.rundir import RunDir
 
 # `.layer.3.` (BERT, ViT), `.layers.3.` (Llama), `.h.3.` (GPT-2), `.blocks.3.` (many vision models)
 _LAYER_INDEX = re.compile(r"(?:^|\.)(?:layer|layers|h|block|blocks)\.(\d+)(?:\.|$)")
@@ -124,7 +125,7 @@ def _full_deltas(output_dir: Path, spec) -> Iterator[tuple[str, torch.Tensor, tu
     from neat.tuner import default_target_modules
 
     tuned = load_run_model(output_dir, spec)
-    labels, regression = read_labels(output_dir, spec.task)
+    labels, regression = RunDir(output_dir).read_labels(spec.task)
     base_modules = dict(seeded_base_model(spec, labels, regression).named_modules())
     targets = spec.method.target_modules or default_target_modules(tuned)
     for name, module in tuned.named_modules():
@@ -143,7 +144,7 @@ def delta_spectrum(output_dir: str | Path, max_singular_values: int = 64, predic
     `predictor`: an already loaded neat.inference.Predictor of the same run, to reuse its model.
     """
     out = Path(output_dir)
-    spec = predictor.spec if predictor is not None else read_spec(out)
+    spec = predictor.spec if predictor is not None else RunDir(out).read_spec()
     with torch.no_grad():
         if spec.method.name == "full":
             deltas = _full_deltas(out, spec)

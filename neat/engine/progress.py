@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
@@ -12,6 +11,7 @@ import torch
 from transformers import TrainerCallback
 
 from neat.engine.metrics import bare, is_bookkeeping
+from neat.engine.rundir import RunDir
 
 
 class EventBridge(TrainerCallback):
@@ -118,21 +118,15 @@ def _is_metric(key: str) -> bool:
 
 
 class MetricsFile:
-    """Appends every log event to metrics.jsonl; on resume drops points past the checkpoint."""
+    """Appends every log event to the run's metrics.jsonl; on resume drops points past the checkpoint."""
 
-    def __init__(self, path: Path, keep_up_to_step: int | None = None):
-        self.path = path
+    def __init__(self, run: RunDir, keep_up_to_step: int | None = None):
+        self.run = run
         self._keep = keep_up_to_step
         self._prepared = False
 
     def _prepare(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        kept = []
-        if self._keep is not None and self.path.exists():
-            for line in self.path.read_text(encoding="utf-8").splitlines():
-                if line.strip() and json.loads(line).get("step", 0) <= self._keep:
-                    kept.append(line)
-        self.path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+        self.run.keep_records_up_to(self._keep)
         self._prepared = True
 
     def on_event(self, event: dict) -> None:
@@ -142,8 +136,7 @@ class MetricsFile:
             self._prepare()
         record = {k: event[k] for k in ("step", "epoch", "split", "metrics")}
         record["time"] = time.time()
-        with self.path.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record) + "\n")
+        self.run.append_record(record)
 
     def should_stop(self) -> bool:
         return False

@@ -29,15 +29,9 @@ from neat.engine.errors import OutOfMemoryError, TrainingStopped, UserError
 from neat.engine.events import PrintListener, TrainingListener
 from neat.engine.loading import head_module_names, load_base_model, load_processor
 from neat.engine.progress import EventBridge, MetricsFile
+from neat.engine.rundir import RunDir
 from neat.engine.spec import RunSpec, example_spec
 from neat.engine.tasks import label_info, perplexity, prepare_task
-
-
-def last_complete_checkpoint(checkpoints: Path) -> str | None:
-    """The newest checkpoint that finished saving (a kill during a save leaves a partial one)."""
-    done = [p for p in checkpoints.glob("checkpoint-*") if (p / "trainer_state.json").is_file()]
-    done = [p for p in done if p.name.rsplit("-", 1)[-1].isdigit()]
-    return str(max(done, key=lambda p: int(p.name.rsplit("-", 1)[-1]))) if done else None
 
 
 def _precision_flags(precision: str) -> dict:
@@ -113,16 +107,15 @@ def run(
 ) -> dict:
     """Train `spec` into `output_dir`; returns the summary (also written to summary.json)."""
     spec.validate()
-    out = Path(output_dir)
-    checkpoints = out / "checkpoints"
+    out = RunDir(output_dir)
     main = _is_main_process()
     if main:
-        checkpoints.mkdir(parents=True, exist_ok=True)
-        spec.save(out / "spec.yaml")
+        out.checkpoints.mkdir(parents=True, exist_ok=True)
+        spec.save(out.spec_file)
     listeners = list(listeners) if main else []
-    resume_from = last_complete_checkpoint(checkpoints) if resume else None
-    resume_step = int(resume_from.rsplit("-", 1)[-1]) if resume_from else 0
-    metrics_file = MetricsFile(out / "metrics.jsonl", keep_up_to_step=resume_step if resume_from else None)
+    latest = out.latest_checkpoint() if resume else None
+    resume_from = str(latest) if latest else None
+    metrics_file = MetricsFile(out, keep_up_to_step=out.latest_checkpoint_step() if latest else None)
     if main:
         listeners.insert(0, metrics_file)
     bridge = EventBridge(listeners, add_perplexity=spec.task == "causal-lm")
@@ -155,7 +148,7 @@ def run(
         device = "cuda" if torch.cuda.is_available() else "cpu"
         bridge.message(f"devices: {device}, world_size={world_size}")
 
-        args = _training_arguments(spec, checkpoints, task.main_metric)
+        args = _training_arguments(spec, out.checkpoints, task.main_metric)
         callbacks = [bridge]
         if spec.training.early_stopping_patience:
             callbacks.append(EarlyStoppingCallback(spec.training.early_stopping_patience))
@@ -193,15 +186,14 @@ def run(
 
 
 def _save_outputs(
-    spec, out: Path, trainer, processor, info, final: dict, trainable: int, started: float
+    spec, out: RunDir, trainer, processor, info, final: dict, trainable: int, started: float
 ) -> dict:
     from neat.engine.summary import library_versions, peak_memory_bytes
 
-    adapter_dir = out / "adapter"
-    trainer.model.save_pretrained(adapter_dir)
-    processor.save_pretrained(adapter_dir)
+    trainer.model.save_pretrained(out.adapter)
+    processor.save_pretrained(out.adapter)
     if info is not None:
-        (out / "labels.json").write_text(json.dumps(info.to_json()), encoding="utf-8")
+        out.labels_file.write_text(json.dumps(info.to_json()), encoding="utf-8")
     summary = {
         "name": spec.name,
         "task": spec.task,
@@ -216,11 +208,11 @@ def _save_outputs(
         "versions": library_versions(),
         "spec": spec.to_dict(),
     }
-    (out / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    out.summary_file.write_text(json.dumps(summary, indent=2), encoding="utf-8")
     if spec.training.save_merged and spec.method.name != "full":
         from neat.engine.export import merged_dir
 
-        merged_dir(out)
+        merged_dir(out.root)
     return summary
 
 

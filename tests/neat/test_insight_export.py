@@ -20,8 +20,9 @@ from transformers import (
 
 from neat.engine.errors import ModelLoadError
 from neat.engine.export import adapter_zip, merged_dir, merged_zip
-from neat.engine.inference import Predictor, read_spec, seeded_base_model
+from neat.engine.inference import Predictor, seeded_base_model
 from neat.engine.insight import delta_spectrum, layer_index, layer_norms
+from neat.engine.rundir import RunDir
 from neat.layer import NeatLinear
 from tests.neat.test_inference import make_run
 
@@ -163,7 +164,7 @@ def test_adapter_zip_loads_with_stock_peft(runs, tmp_path):
         archive.extractall(tmp_path / "unzipped")
     assert {"adapter_config.json", "adapter_model.safetensors", "tokenizer_config.json"} <= names
 
-    spec = read_spec(run)
+    spec = RunDir(run).read_spec()
     base = seeded_base_model(spec, ["negative", "positive"], False)
     stock = PeftModel.from_pretrained(base, str(tmp_path / "unzipped")).eval()  # PEFT's own PEANuT layers
     assert not any(isinstance(m, NeatLinear) for m in stock.modules())
@@ -223,7 +224,7 @@ def test_merged_weights_minus_base_equal_the_spectrum(runs):
     run = runs("classification", "neat", depth=1)
     spectrum = delta_spectrum(run)
     merged = load_file(merged_dir(run) / "model.safetensors")
-    base = load_file(Path(read_spec(run).model.name_or_path) / "model.safetensors")
+    base = load_file(Path(RunDir(run).read_spec().model.name_or_path) / "model.safetensors")
     for entry in spectrum:
         key = f"{entry['module']}.weight"
         assert (merged[key] - base[key]).norm().item() == pytest.approx(entry["fro_norm"], rel=1e-4)
