@@ -130,14 +130,14 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_worker:
         worker.start()
         atexit.register(worker.stop)
-    backend.worker_problem = worker.problem
+    backend.watch_worker(worker.problem)
 
     def on_signal(signum, frame):  # a clean exit runs atexit (stops the worker)
         raise SystemExit(0)
 
     signal.signal(signal.SIGTERM, on_signal)
     demo = build_app()
-    from app.tabs.train import warm_up
+    from app.tabs.train.assistants import warm_up
 
     threading.Thread(target=warm_up, name="warm-up", daemon=True).start()
     demo.queue(default_concurrency_limit=4)

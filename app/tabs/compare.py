@@ -9,7 +9,7 @@ import gradio as gr
 import pandas as pd
 
 from app import backend
-from app.tabs.jobs_tab import _safe_jobs, best_metric, job_choices, metrics_frame, plot_value
+from app.tabs.shared import best_metric, job_choices, metrics_frame, plot_value, safe_jobs
 
 
 def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
@@ -138,7 +138,7 @@ def build() -> CompareTab:
     )
 
     def refresh_choices(current):
-        jobs, _ = _safe_jobs()
+        jobs, _ = safe_jobs()
         choices = job_choices(jobs)
         valid = {v for _, v in choices}
         return gr.update(choices=choices, value=[c for c in (current or []) if c in valid])

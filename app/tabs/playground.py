@@ -1,7 +1,7 @@
 """Playground tab: try a finished job — classify text or images, or chat with the base model and
 the adapted one side by side — and download the adapter or a merged model.
 
-Loaded runs are cached per job in the app process (app.backend.PREDICTORS), so only the first
+Loaded runs are cached per job in the app process (app.caches.PREDICTORS), so only the first
 prediction of a job pays for loading the model.
 """
 
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import gradio as gr
 
-from app import backend, config
-from app.tabs.jobs_tab import _safe_jobs, job_choices
+from app import backend, caches, config
+from app.tabs.shared import job_choices, safe_jobs
 
 
 def _finished_job(job_id) -> dict:
@@ -31,7 +31,7 @@ def _finished_job(job_id) -> dict:
 def load_predictor(job_id):
     job = _finished_job(job_id)
     try:
-        return backend.PREDICTORS.get(job["output_dir"]), job
+        return caches.PREDICTORS.get(job["output_dir"]), job
     except Exception as exc:  # noqa: BLE001 - shown to the user as a toast and in the status line
         raise gr.Error(f"Could not load job #{job_id}: {backend.user_message(exc)}") from exc
 
@@ -147,7 +147,7 @@ def build() -> PlaygroundTab:
     )
 
     def refresh_choices(current=None):
-        jobs, _ = _safe_jobs()
+        jobs, _ = safe_jobs()
         choices = job_choices(jobs, statuses=("succeeded",))
         valid = {v for _, v in choices}
         return gr.update(choices=choices, value=current if current in valid else None)
@@ -210,15 +210,9 @@ def build() -> PlaygroundTab:
     def build_zip(kind):
         def handler(job_id, current, progress=gr.Progress()):
             job = _finished_job(job_id)
-            from neat.engine import export
-
             progress(0.1, desc=f"Building the {kind} zip…")
             try:
-                built = (
-                    export.adapter_zip(job["output_dir"])
-                    if kind == "adapter"
-                    else export.merged_zip(job["output_dir"])
-                )
+                built = backend.export_zip(kind, job["output_dir"])
             except Exception as exc:  # noqa: BLE001
                 raise gr.Error(f"Could not build the {kind} zip: {backend.user_message(exc)}") from exc
             staged = stage_for_download(built, job_id)

@@ -1,4 +1,4 @@
-"""What a model offers to adapt and what each method costs — from its config alone.
+"""What a model is for, what it offers to adapt and what each method costs — from its config alone.
 
 The model is built on the meta device (shapes, no weights), so the UI can list target modules
 and show parameter counts live, in milliseconds, even for large models.
@@ -7,13 +7,17 @@ and show parameter counts live, in milliseconds, even for large models.
 from __future__ import annotations
 
 import functools
+import json
+import re
+from pathlib import Path
 
 import torch
 from transformers import AutoConfig
 
-from neat.engine.assets import resolve_model_path
+from neat.engine.assets import describe_embedded_models, resolve_model_path
 from neat.engine.errors import ModelLoadError
 from neat.engine.loading import AUTO_MODEL, head_module_names
+from neat.engine.spec import EMBEDDED_MODELS
 from neat.tuner import count_adapter_params, default_target_modules, list_linear_modules
 
 
@@ -61,3 +65,65 @@ def param_budget(
     modules = describe_linear_modules(name_or_path, task, trust_remote_code)
     counts = count_adapter_params(modules, targets, method_spec.r, method_spec.depth)
     return {**counts, "full": sum(p.numel() for p in model.parameters()), "head": head}
+
+
+def module_choices(modules: list[tuple[str, int, int]]) -> list[str]:
+    """Target-module names to offer: each kind of linear layer once, by its path inside a block.
+
+    `bert.encoder.layer.3.attention.self.query` -> `query` when that is unambiguous, else the
+    shortest suffix that still names only that kind (e.g. `attention.output.dense`). Layers
+    outside the repeated blocks (pooler, task head) are offered by their full name.
+    """
+    kinds: list[str] = []
+    for name, _, _ in modules:
+        m = re.search(r"\.\d+\.(.+)$", name)
+        kind = m.group(1) if m else name
+        if kind not in kinds:
+            kinds.append(kind)
+    names = [n for n, _, _ in modules]
+    chosen = []
+    for kind in kinds:
+        parts = kind.split(".")
+        wanted = {n for n in names if n == kind or re.search(rf"\.\d+\.{re.escape(kind)}$", n)}
+        pick = kind
+        for k in range(1, len(parts) + 1):
+            suffix = ".".join(parts[-k:])
+            matched = {n for n in names if n == suffix or n.endswith("." + suffix)}
+            if matched == wanted:
+                pick = suffix
+                break
+        chosen.append(pick)
+    skip = ("classifier", "score", "lm_head", "pooler")
+    return [c for c in chosen if not set(c.split(".")) & set(skip)]
+
+
+# Model types by the task they are made for, when a config's architectures do not say.
+_TASK_OF_MODEL_TYPE = {
+    **dict.fromkeys(
+        ("llama", "qwen2", "qwen3", "mistral", "gpt2", "gemma", "gemma2", "phi3", "smollm3"), "causal-lm"
+    ),
+    **dict.fromkeys(
+        ("vit", "deit", "convnext", "resnet", "swin", "beit", "dinov2", "mobilevit", "efficientnet"),
+        "image-classification",
+    ),
+}
+
+
+def model_task(ref: str) -> str | None:
+    """The task a model is made for: embedded models say so; a folder's config.json tells."""
+    if ref in EMBEDDED_MODELS:
+        return describe_embedded_models()[ref]["task"]
+    cfg_path = Path(ref).expanduser() / "config.json"
+    if not cfg_path.is_file():
+        return None
+    try:
+        cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    archs = " ".join(cfg.get("architectures") or [])
+    model_type = cfg.get("model_type", "")
+    if "CausalLM" in archs or "LMHead" in archs:
+        return "causal-lm"
+    if "ImageClassification" in archs:
+        return "image-classification"
+    return _TASK_OF_MODEL_TYPE.get(model_type, "classification")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from app.tabs import compare, insight, jobs_tab
+from app.tabs import compare, insight, jobs_tab, shared
 from neat.engine.spec import example_spec
 
 
@@ -62,9 +62,9 @@ def test_fmt_eta(seconds, text):
 
 def test_job_choices_filter_by_status_and_method():
     all_jobs = [_job(1, "succeeded"), _job(2, "succeeded", method="lora"), _job(3, "failed")]
-    assert [v for _, v in jobs_tab.job_choices(all_jobs)] == ["3", "2", "1"]
-    assert [v for _, v in jobs_tab.job_choices(all_jobs, statuses=("succeeded",))] == ["2", "1"]
-    assert [v for _, v in jobs_tab.job_choices(all_jobs, statuses=("succeeded",), method="lora")] == ["2"]
+    assert [v for _, v in shared.job_choices(all_jobs)] == ["3", "2", "1"]
+    assert [v for _, v in shared.job_choices(all_jobs, statuses=("succeeded",))] == ["2", "1"]
+    assert [v for _, v in shared.job_choices(all_jobs, statuses=("succeeded",), method="lora")] == ["2"]
 
 
 def test_curves_put_train_and_eval_loss_on_one_chart():
@@ -80,7 +80,7 @@ def test_curves_put_train_and_eval_loss_on_one_chart():
 def test_empty_curves_give_no_plot_value():
     c = jobs_tab.curves([], "step")
     assert all(frame.empty for frame in c.values())
-    assert jobs_tab.plot_value(c["loss"]) is None
+    assert shared.plot_value(c["loss"]) is None
 
 
 def test_job_summary_shows_the_failure_reason():

@@ -1,6 +1,6 @@
 """The Train form as plain data: form values <-> RunSpec, presets, and where errors go.
 
-The Gradio components live in app/tabs/train.py; this module knows nothing about Gradio, so
+The Gradio components live in app/tabs/train/layout.py; this module knows nothing about Gradio, so
 the mapping from what a person typed to the spec a job runs is unit-tested on its own.
 A form is a dict keyed by FORM_KEYS; `form_to_spec` returns the spec plus a FieldError for
 every value that is not even of the right type, and `RunSpec.check()` adds the rest.
@@ -11,15 +11,16 @@ from __future__ import annotations
 import copy
 import math
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from neat.engine.errors import FieldError
-from neat.engine.spec import (
+from app.backend import (
     BUILTIN_DATASETS,
     EMBEDDED_MODELS,
     ColumnMap,
     DataSpec,
+    FieldError,
     MethodSpec,
     ModelSpec,
     RunSpec,
@@ -35,161 +36,119 @@ DATA_OTHER = "Hub id or path"
 DATA_KINDS = (DATA_BUILTIN, DATA_UPLOAD, DATA_OTHER)
 NO_COLUMN = ""  # the optional text-pair column left unset
 
-# Every value of the form, with the value a new user starts from. Defaults lean on NEAT's
-# robustness to the learning rate (see DESIGN.md's probe: adapter lr 5e-3, scaling 0.1).
-FORM_DEFAULTS: dict[str, Any] = {
-    "name": "",
-    "model_kind": MODEL_EMBEDDED,
-    "model_embedded": "embedded:minilm",
-    "model_path": "",
-    "trust_remote_code": False,
-    "task": "classification",
-    "data_kind": DATA_BUILTIN,
-    "data_builtin": "rotten_tomatoes",
-    "data_upload": "",  # the stored copy under NEAT_HOME/uploads
-    "data_ref": "",  # a hub id or a path on the server
-    "hub_split": "train",
-    "validation_source": "",
-    "col_text": "text",
-    "col_text_pair": NO_COLUMN,
-    "col_label": "label",
-    "col_prompt": "prompt",
-    "col_response": "response",
-    "col_image": "image",
-    "col_messages": NO_COLUMN,  # a chat column (list of {role, content}); overrides prompt/response
-    "validation_fraction": 0.1,
-    "max_rows": None,
-    "method": "neat",
-    "r": 8,
-    "depth": 0,
-    "act_fn": "relu",
-    "scaling": 0.1,
-    "target_modules": [],
-    "lora_alpha": None,
-    "compare_lora": False,
-    "epochs": 1.0,
-    "max_steps": None,
-    "batch_size": 16,
-    "grad_accum": 1,
-    "max_length": 128,
-    "learning_rate": 5e-3,
-    "head_learning_rate": 1e-3,
-    "warmup_ratio": 0.06,
-    "weight_decay": 0.0,
-    "eval_steps": 50,
-    "logging_steps": 10,
-    "seed": 42,
-    "precision": "auto",
-    "save_merged": False,
-}
+
+@dataclass(frozen=True)
+class Field:
+    """One value of the form: its key, the spec field it fills (dotted; None: the form's own),
+    the label errors name it by, the value a new user starts from, the form section showing
+    its errors, and how it converts:
+      text      stripped; empty means the default       exact  stripped, as typed
+      optional  stripped; empty means unset (None)      bool   a checkbox
+      int/float a number, required                      list   names (target modules)
+      int?/float?  a number; empty or 0 means `off` (None, or -1 for max_steps)
+    """
+
+    key: str
+    spec: str | None
+    label: str
+    default: Any
+    section: str
+    kind: str = "text"
+    off: Any = None
+
+
+# Every field of the form, in the order the form lists them. Defaults lean on NEAT's
+# robustness to the learning rate (adapter lr 5e-3 with scaling 0.1; see benchmarks/RESULTS.md).
+F = Field  # the table below reads as one line per field
+# fmt: off
+FIELDS: tuple[Field, ...] = (
+    F("name", "name", "Run name", "", "model", "exact"),
+    F("model_kind", None, "Model source", MODEL_EMBEDDED, "model"),
+    F("model_embedded", "model.name_or_path", "Model", "embedded:minilm", "model", "exact"),
+    F("model_path", "model.name_or_path", "Model", "", "model", "exact"),
+    F("trust_remote_code", "model.trust_remote_code", "Trust remote code", False, "model", "bool"),
+    F("task", "task", "Task", "classification", "model", "exact"),
+    F("data_kind", None, "Dataset source", DATA_BUILTIN, "dataset"),
+    F("data_builtin", "dataset.source", "Dataset", "rotten_tomatoes", "dataset", "exact"),
+    F("data_upload", "dataset.source", "Dataset", "", "dataset", "exact"),  # the stored copy
+    F("data_ref", "dataset.source", "Dataset", "", "dataset", "exact"),  # hub id or server path
+    F("hub_split", "dataset.hub_split", "Hub split", "train", "dataset"),
+    F("validation_source", "dataset.validation_source", "Validation file", "", "dataset", "optional"),
+    F("col_text", "dataset.columns.text", "Text column", "text", "dataset"),
+    F("col_text_pair", "dataset.columns.text_pair", "Second text column", NO_COLUMN, "dataset", "optional"),
+    F("col_label", "dataset.columns.label", "Label column", "label", "dataset"),
+    F("col_prompt", "dataset.columns.prompt", "Prompt column", "prompt", "dataset"),
+    F("col_response", "dataset.columns.response", "Response column", "response", "dataset"),
+    F("col_image", "dataset.columns.image", "Image column", "image", "dataset"),
+    # a chat column (list of {role, content}); overrides prompt/response
+    F("col_messages", "dataset.columns.messages", "Chat column", NO_COLUMN, "dataset", "optional"),
+    F("validation_fraction", "dataset.validation_fraction", "Validation fraction", 0.1, "dataset", "float"),
+    F("max_rows", "dataset.max_rows", "Max training rows", None, "dataset", "int?"),
+    F("method", "method.name", "Method", "neat", "method"),
+    F("r", "method.r", "Rank r", 8, "method", "int"),
+    F("depth", "method.depth", "Depth", 0, "method", "int"),
+    F("act_fn", "method.act_fn", "Activation", "relu", "method"),
+    F("scaling", "method.scaling", "Scaling", 0.1, "method", "float"),
+    F("target_modules", "method.target_modules", "Target modules", [], "method", "list"),
+    F("lora_alpha", "method.lora_alpha", "LoRA alpha", None, "method", "float?"),
+    F("compare_lora", None, "Compare with LoRA at equal budget", False, "method", "bool"),
+    F("epochs", "training.epochs", "Epochs", 1.0, "training", "float"),
+    F("max_steps", "training.max_steps", "Max steps", None, "training", "int?", off=-1),
+    F("batch_size", "training.batch_size", "Batch size", 16, "training", "int"),
+    F("grad_accum", "training.grad_accum", "Gradient accumulation", 1, "training", "int"),
+    F("max_length", "training.max_length", "Max length", 128, "training", "int"),
+    F("learning_rate", "training.learning_rate", "Adapter learning rate", 5e-3, "training", "float"),
+    F("head_learning_rate", "training.head_learning_rate", "Head learning rate", 1e-3, "training", "float"),
+    F("warmup_ratio", "training.warmup_ratio", "Warmup ratio", 0.06, "training", "float"),
+    F("weight_decay", "training.weight_decay", "Weight decay", 0.0, "training", "float"),
+    F("eval_steps", "training.eval_steps", "Evaluation interval", 50, "training", "int"),
+    F("logging_steps", "training.logging_steps", "Logging interval", 10, "training", "int"),
+    F("seed", "training.seed", "Seed", 42, "training", "int"),
+    F("precision", "training.precision", "Precision", "auto", "training"),
+    F("save_merged", "training.save_merged", "Save a merged model", False, "training", "bool"),
+)
+# fmt: on
+FIELD_BY_KEY = {f.key: f for f in FIELDS}
+FORM_DEFAULTS: dict[str, Any] = {f.key: f.default for f in FIELDS}
 FORM_KEYS = tuple(FORM_DEFAULTS)
-
 # form key -> the spec field it fills (dotted, as in FieldError.field)
-SPEC_FIELD = {
-    "name": "name",
-    "task": "task",
-    "model_embedded": "model.name_or_path",
-    "model_path": "model.name_or_path",
-    "trust_remote_code": "model.trust_remote_code",
-    "data_builtin": "dataset.source",
-    "data_upload": "dataset.source",
-    "data_ref": "dataset.source",
-    "hub_split": "dataset.hub_split",
-    "validation_source": "dataset.validation_source",
-    "col_text": "dataset.columns.text",
-    "col_text_pair": "dataset.columns.text_pair",
-    "col_label": "dataset.columns.label",
-    "col_prompt": "dataset.columns.prompt",
-    "col_response": "dataset.columns.response",
-    "col_image": "dataset.columns.image",
-    "col_messages": "dataset.columns.messages",
-    "validation_fraction": "dataset.validation_fraction",
-    "max_rows": "dataset.max_rows",
-    "method": "method.name",
-    "r": "method.r",
-    "depth": "method.depth",
-    "act_fn": "method.act_fn",
-    "scaling": "method.scaling",
-    "target_modules": "method.target_modules",
-    "lora_alpha": "method.lora_alpha",
-    **{
-        k: f"training.{k}"
-        for k in (
-            "epochs",
-            "max_steps",
-            "batch_size",
-            "grad_accum",
-            "max_length",
-            "learning_rate",
-            "head_learning_rate",
-            "warmup_ratio",
-            "weight_decay",
-            "eval_steps",
-            "logging_steps",
-            "seed",
-            "precision",
-            "save_merged",
-        )
-    },
+SPEC_FIELD = {f.key: f.spec for f in FIELDS if f.spec}
+# the dataset column pickers, and the column role each one sets
+COLUMN_KEYS = tuple(f.key for f in FIELDS if (f.spec or "").startswith("dataset.columns."))
+COLUMN_ROLE = {key: SPEC_FIELD[key].rsplit(".", 1)[-1] for key in COLUMN_KEYS}
+# which column pickers a task uses; the optional ones may be left unset (NO_COLUMN)
+TASK_COLUMNS = {
+    "classification": ("col_text", "col_text_pair", "col_label"),
+    "causal-lm": ("col_prompt", "col_response", "col_messages"),
+    "image-classification": ("col_image", "col_label"),
 }
+OPTIONAL_COLUMNS = tuple(key for key in COLUMN_KEYS if FIELD_BY_KEY[key].kind == "optional")
+# The spec fields filled from one of several form keys, by the chosen source (model_ref, dataset_ref).
+_SOURCES = ("model.name_or_path", "dataset.source")
 
-# Human names for the fields, used in error messages shown next to them.
+# Human names for the fields, used in error messages shown next to them; the spec fields the
+# form does not show are named too (a cloned spec may carry them).
 FIELD_LABELS = {
-    "name": "Run name",
-    "task": "Task",
-    "model.name_or_path": "Model",
-    "model.trust_remote_code": "Trust remote code",
-    "dataset.source": "Dataset",
-    "dataset.hub_split": "Hub split",
-    "dataset.validation_source": "Validation file",
-    "dataset.columns.text": "Text column",
-    "dataset.columns.text_pair": "Second text column",
-    "dataset.columns.label": "Label column",
-    "dataset.columns.prompt": "Prompt column",
-    "dataset.columns.response": "Response column",
-    "dataset.columns.image": "Image column",
-    "dataset.columns.messages": "Chat column",
-    "dataset.validation_fraction": "Validation fraction",
-    "dataset.max_rows": "Max training rows",
-    "method.name": "Method",
-    "method.r": "Rank r",
-    "method.depth": "Depth",
-    "method.act_fn": "Activation",
-    "method.scaling": "Scaling",
-    "method.target_modules": "Target modules",
-    "method.lora_alpha": "LoRA alpha",
+    **{f.spec: f.label for f in FIELDS if f.spec},
     "method.lora_dropout": "LoRA dropout",
-    "training.epochs": "Epochs",
-    "training.max_steps": "Max steps",
-    "training.batch_size": "Batch size",
-    "training.grad_accum": "Gradient accumulation",
-    "training.max_length": "Max length",
-    "training.learning_rate": "Adapter learning rate",
-    "training.head_learning_rate": "Head learning rate",
-    "training.warmup_ratio": "Warmup ratio",
-    "training.weight_decay": "Weight decay",
-    "training.eval_steps": "Evaluation interval",
-    "training.logging_steps": "Logging interval",
-    "training.seed": "Seed",
-    "training.precision": "Precision",
     "training.save_total_limit": "Checkpoints kept",
     "training.early_stopping_patience": "Early stopping patience",
+    "training.metric_for_best": "Metric for the best checkpoint",
 }
 
 # The form is drawn in sections; each shows the errors of its fields right under them.
 SECTIONS = ("model", "dataset", "method", "training")
+_SECTION_OF_SPEC = {f.spec: f.section for f in FIELDS if f.spec}
 
 
 def section_of(field: str) -> str:
     """Which form section shows an error on `field` (a dotted spec name)."""
+    if field in _SECTION_OF_SPEC:
+        return _SECTION_OF_SPEC[field]
     head = field.split(".", 1)[0]
     if head in ("model", "task", "name", "spec"):
         return "model"
-    if head == "dataset":
-        return "dataset"
-    if head == "method":
-        return "method"
-    return "training"
+    return head if head in SECTIONS else "training"
 
 
 def errors_by_section(errors: list[FieldError]) -> dict[str, list[FieldError]]:
@@ -268,6 +227,26 @@ def default_run_name(values: dict) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", f"{model}-{data}-{method}").strip("-")[:60] or "run"
 
 
+def _spec_value(f: Field, v: dict, errors: list[FieldError], optional: bool = False) -> Any:
+    """The spec value of one form field (the default where the value is not even a number)."""
+    if f.kind == "exact":
+        return _text(v, f.key)
+    if f.kind == "text":
+        return _text(v, f.key) or f.default
+    if f.kind == "optional":
+        return _text(v, f.key) or None
+    if f.kind == "bool":
+        return bool(v.get(f.key))
+    if f.kind == "list":
+        return [str(t) for t in (v.get(f.key) or []) if str(t).strip()] or None
+    if f.kind in ("int?", "float?"):
+        kind = int if f.kind == "int?" else float
+        number = _number(v, f.key, errors, kind, optional=True, off_if_zero=True)
+        return f.off if number is None else number
+    number = _number(v, f.key, errors, int if f.kind == "int" else float, optional=optional)
+    return f.default if number is None else number
+
+
 def form_to_spec(values: dict) -> tuple[RunSpec, list[FieldError]]:
     """Build the RunSpec the form describes; conversion errors are returned, not raised.
 
@@ -276,73 +255,27 @@ def form_to_spec(values: dict) -> tuple[RunSpec, list[FieldError]]:
     """
     v = {**FORM_DEFAULTS, **(values or {})}
     errors: list[FieldError] = []
-    task = _text(v, "task")
-    text_pair = _text(v, "col_text_pair") or None
-    columns = ColumnMap(
-        text=_text(v, "col_text") or "text",
-        text_pair=text_pair,
-        label=_text(v, "col_label") or "label",
-        prompt=_text(v, "col_prompt") or "prompt",
-        response=_text(v, "col_response") or "response",
-        image=_text(v, "col_image") or "image",
-        messages=_text(v, "col_messages") or None,
-    )
-    max_rows = _number(v, "max_rows", errors, int, optional=True, off_if_zero=True)
-    dataset = DataSpec(
-        source=dataset_ref(v),
-        columns=columns,
-        validation_source=_text(v, "validation_source") or None,
-        validation_fraction=_float_or(v, "validation_fraction", errors, 0.1),
-        hub_split=_text(v, "hub_split") or "train",
-        max_rows=max_rows,
-    )
-    method_name = _text(v, "method") or "neat"
-    targets = [str(t) for t in (v.get("target_modules") or []) if str(t).strip()]
-    method = MethodSpec(
-        name=method_name,
-        r=_int_or(v, "r", errors, 8),
-        depth=_int_or(v, "depth", errors, 0),
-        act_fn=_text(v, "act_fn") or "relu",
-        scaling=_float_or(v, "scaling", errors, 1.0),
-        target_modules=targets or None,
-        lora_alpha=_number(v, "lora_alpha", errors, float, optional=True, off_if_zero=True),
-    )
-    max_steps = _number(v, "max_steps", errors, int, optional=True, off_if_zero=True)
-    training = TrainingSpec(
-        epochs=_float_or(v, "epochs", errors, 1.0, optional=max_steps is not None),
-        max_steps=max_steps if max_steps is not None else -1,
-        batch_size=_int_or(v, "batch_size", errors, 16),
-        grad_accum=_int_or(v, "grad_accum", errors, 1),
-        learning_rate=_float_or(v, "learning_rate", errors, 5e-3),
-        head_learning_rate=_float_or(v, "head_learning_rate", errors, 1e-3),
-        warmup_ratio=_float_or(v, "warmup_ratio", errors, 0.0),
-        weight_decay=_float_or(v, "weight_decay", errors, 0.0),
-        max_length=_int_or(v, "max_length", errors, 128),
-        eval_steps=_int_or(v, "eval_steps", errors, 50),
-        logging_steps=_int_or(v, "logging_steps", errors, 10),
-        precision=_text(v, "precision") or "auto",
-        seed=_int_or(v, "seed", errors, 42),
-        save_merged=bool(v.get("save_merged")),
-    )
+    # spec values by the part of the spec they belong to ("" for the top level: name, task)
+    parts: dict[str, dict] = {p: {} for p in ("", "model", "dataset", "columns", "method", "training")}
+    steps_set = _spec_value(FIELD_BY_KEY["max_steps"], v, []) != FIELD_BY_KEY["max_steps"].off
+    for f in FIELDS:
+        if f.spec is None or f.spec in _SOURCES:
+            continue
+        # epochs may be left empty when max steps are set: max steps win
+        value = _spec_value(f, v, errors, optional=f.key == "epochs" and steps_set)
+        *path, name = f.spec.split(".")
+        parts[path[-1] if path else ""][name] = value
+    parts["model"]["name_or_path"] = model_ref(v)
+    parts["dataset"]["source"] = dataset_ref(v)
     spec = RunSpec(
-        name=_text(v, "name") or default_run_name(v),
-        task=task,
-        model=ModelSpec(name_or_path=model_ref(v), trust_remote_code=bool(v.get("trust_remote_code"))),
-        dataset=dataset,
-        method=method,
-        training=training,
+        name=parts[""]["name"] or default_run_name(v),
+        task=parts[""]["task"],
+        model=ModelSpec(**parts["model"]),
+        dataset=DataSpec(**parts["dataset"], columns=ColumnMap(**parts["columns"])),
+        method=MethodSpec(**parts["method"]),
+        training=TrainingSpec(**parts["training"]),
     )
     return spec, errors
-
-
-def _int_or(v, key, errors, fallback):
-    value = _number(v, key, errors, int)
-    return fallback if value is None else value
-
-
-def _float_or(v, key, errors, fallback, optional=False):
-    value = _number(v, key, errors, float, optional=optional)
-    return fallback if value is None else value
 
 
 def validate_form(values: dict) -> tuple[RunSpec, list[FieldError]]:
@@ -373,65 +306,38 @@ def equal_budget_rank(neat_params: int, lora_params_at_r: int, r: int) -> int:
 # ---- spec -> form ------------------------------------------------------------------------------
 
 
+def _form_value(f: Field, value: Any) -> Any:
+    if f.kind == "optional":
+        return value or ""
+    if f.kind == "list":
+        return list(value or [])
+    if f.kind in ("int?", "float?"):
+        return None if value is None or value == f.off or value <= 0 else value
+    return value
+
+
 def spec_to_form(spec: RunSpec, uploads_root: Path | None = None) -> dict[str, Any]:
     """Form values that reproduce `spec` (Clone into the Train form)."""
     v = dict(FORM_DEFAULTS)
-    v["name"] = spec.name
-    v["task"] = spec.task
+    for f in FIELDS:
+        if f.spec is None or f.spec in _SOURCES:
+            continue
+        value: Any = spec
+        for part in f.spec.split("."):
+            value = getattr(value, part)
+        v[f.key] = _form_value(f, value)
     ref = spec.model.name_or_path
     if ref in EMBEDDED_MODELS:
         v.update(model_kind=MODEL_EMBEDDED, model_embedded=ref, model_path="")
     else:
         v.update(model_kind=MODEL_OTHER, model_path=ref)
-    v["trust_remote_code"] = spec.model.trust_remote_code
-    d = spec.dataset
-    if d.source in BUILTIN_DATASETS:
-        v.update(data_kind=DATA_BUILTIN, data_builtin=d.source)
-    elif uploads_root is not None and _is_under(d.source, uploads_root):
-        v.update(data_kind=DATA_UPLOAD, data_upload=d.source)
+    source = spec.dataset.source
+    if source in BUILTIN_DATASETS:
+        v.update(data_kind=DATA_BUILTIN, data_builtin=source)
+    elif uploads_root is not None and _is_under(source, uploads_root):
+        v.update(data_kind=DATA_UPLOAD, data_upload=source)
     else:
-        v.update(data_kind=DATA_OTHER, data_ref=d.source)
-    c = d.columns
-    v.update(
-        col_text=c.text,
-        col_text_pair=c.text_pair or NO_COLUMN,
-        col_label=c.label,
-        col_prompt=c.prompt,
-        col_response=c.response,
-        col_image=c.image,
-        col_messages=c.messages or NO_COLUMN,
-        hub_split=d.hub_split,
-        validation_source=d.validation_source or "",
-        validation_fraction=d.validation_fraction,
-        max_rows=d.max_rows,
-    )
-    m = spec.method
-    v.update(
-        method=m.name,
-        r=m.r,
-        depth=m.depth,
-        act_fn=m.act_fn,
-        scaling=m.scaling,
-        target_modules=list(m.target_modules or []),
-        lora_alpha=m.lora_alpha,
-    )
-    t = spec.training
-    v.update(
-        epochs=t.epochs,
-        max_steps=t.max_steps if t.max_steps > 0 else None,
-        batch_size=t.batch_size,
-        grad_accum=t.grad_accum,
-        max_length=t.max_length,
-        learning_rate=t.learning_rate,
-        head_learning_rate=t.head_learning_rate,
-        warmup_ratio=t.warmup_ratio,
-        weight_decay=t.weight_decay,
-        eval_steps=t.eval_steps,
-        logging_steps=t.logging_steps,
-        seed=t.seed,
-        precision=t.precision,
-        save_merged=t.save_merged,
-    )
+        v.update(data_kind=DATA_OTHER, data_ref=source)
     v["compare_lora"] = False
     return v
 
