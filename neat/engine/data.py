@@ -403,10 +403,3 @@ def _shuffled(indices, rng: np.random.Generator) -> list[int]:
     """The indices in a seeded random order (so classes are interleaved), as plain ints."""
     indices = np.asarray(indices, dtype=np.int64)
     return [int(i) for i in indices[rng.permutation(len(indices))]]
-
-
-def check_dataset(spec, tokenizer=None, raw: Dataset | None = None):
-    """See neat.data_check.check_dataset (re-exported here, as docs/CONTRACTS.md names it)."""
-    from neat.engine.data_check import check_dataset as _check
-
-    return _check(spec, tokenizer=tokenizer, raw=raw)

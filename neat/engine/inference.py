@@ -1,6 +1,6 @@
 """Load a finished run for the Playground: classify text or images, or chat, with or without the adapter.
 
-A run directory (written by neat.train) holds `spec.yaml`, `labels.json` (classification tasks)
+A run directory (written by neat.engine.train) holds `spec.yaml`, `labels.json` (classification tasks)
 and `adapter/`: a PEFT adapter plus the tokenizer or image processor (methods neat and lora), or a
 whole transformers model folder (method full). The adapted model and the base model share one
 set of weights: the base answers come from the same model under PEFT's `disable_adapter()`
@@ -226,7 +226,7 @@ class Predictor:
 
         self._require("causal-lm", "chat_stream")
         tokenizer = self.processor
-        # Tokenised as training tokenised the prompt (neat.tasks.encode_conversation).
+        # Tokenised as training tokenised the prompt (neat.engine.tasks.encode_conversation).
         encoded = tokenizer(self.chat_prompt(prompt), return_tensors="pt")
         inputs = {k: encoded[k].to(self.device) for k in ("input_ids", "attention_mask") if k in encoded}
         streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
@@ -276,10 +276,3 @@ class Predictor:
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)
             yield
-
-    def chat(self, prompt: str, use_adapter: bool = True, **kwargs) -> str:
-        """The whole answer at once (chat_stream's last value)."""
-        answer = ""
-        for answer in self.chat_stream(prompt, use_adapter, **kwargs):  # noqa: B007 - keep the last
-            pass
-        return answer

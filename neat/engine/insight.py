@@ -141,7 +141,7 @@ def _full_deltas(output_dir: Path, spec) -> Iterator[tuple[str, torch.Tensor, tu
 def delta_spectrum(output_dir: str | Path, max_singular_values: int = 64, predictor=None) -> list[dict]:
     """One dict per adapted module: module, layer, shape, fro_norm, singular_values, effective_rank.
 
-    `predictor`: an already loaded neat.inference.Predictor of the same run, to reuse its model.
+    `predictor`: an already loaded neat.engine.inference.Predictor of the same run, to reuse its model.
     """
     out = Path(output_dir)
     spec = predictor.spec if predictor is not None else RunDir(out).read_spec()
@@ -155,9 +155,3 @@ def delta_spectrum(output_dir: str | Path, max_singular_values: int = 64, predic
             describe_delta(name, delta, shape, max_singular_values, w0=w0)
             for name, delta, shape, w0 in deltas
         ]
-
-
-def layer_norms(spectrum: list[dict]) -> list[tuple[int | None, str, float]]:
-    """(layer, module kind such as `query`, Frobenius norm) sorted by layer: one line per kind."""
-    rows = [(entry["layer"], entry["module"].rsplit(".", 1)[-1], entry["fro_norm"]) for entry in spectrum]
-    return sorted(rows, key=lambda row: (row[0] is None, row[0] or 0, row[1]))

@@ -21,7 +21,7 @@ from transformers import (
 from neat.engine.errors import ModelLoadError
 from neat.engine.export import adapter_zip, merged_dir, merged_zip
 from neat.engine.inference import Predictor, seeded_base_model
-from neat.engine.insight import delta_spectrum, layer_index, layer_norms
+from neat.engine.insight import delta_spectrum, layer_index
 from neat.engine.rundir import RunDir
 from neat.layer import NeatLinear
 from tests.neat.test_inference import make_run
@@ -133,25 +133,13 @@ def test_chat_spectrum_parses_llama_layers(runs):
     assert q["shape"] == [32, 32] and v["shape"] == [16, 32]  # 2 KV heads of 8: v is (16 x 32)
 
 
-def test_layer_index_and_layer_norms():
+def test_layer_index():
     assert layer_index("bert.encoder.layer.3.attention.self.query") == 3
     assert layer_index("model.layers.12.self_attn.q_proj") == 12
     assert layer_index("transformer.h.5.attn.c_attn") == 5
     assert layer_index("vit.encoder.blocks.0.attn.qkv") == 0
     assert layer_index("classifier") is None
     assert layer_index("model.header.3.x") is None
-    spectrum = [
-        {"module": "m.layer.1.value", "layer": 1, "fro_norm": 0.5},
-        {"module": "m.pooler.dense", "layer": None, "fro_norm": 0.1},
-        {"module": "m.layer.0.query", "layer": 0, "fro_norm": 2.0},
-        {"module": "m.layer.1.query", "layer": 1, "fro_norm": 1.0},
-    ]
-    assert layer_norms(spectrum) == [
-        (0, "query", 2.0),
-        (1, "query", 1.0),
-        (1, "value", 0.5),
-        (None, "dense", 0.1),
-    ]
 
 
 # -- export: adapter zip -----------------------------------------------------------------------
