@@ -1,6 +1,6 @@
 """What a running job reports to the database while the engine trains.
 
-`JobListener` is the engine's `neat.events.TrainingListener`: it batches metric points
+`JobListener` is the engine's `neat.engine.events.TrainingListener`: it batches metric points
 (one transaction per `flush_every` points or `flush_interval` seconds, and at every checkpoint),
 keeps progress, ETA and the best metric up to date, copies message events into the job log,
 and answers `should_stop()` from the job row (cancel requested, or the job is no longer ours),

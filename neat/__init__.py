@@ -1,8 +1,9 @@
 """NEAT: nonlinear parameter-efficient adaptation (dW = f(W0)), built on Hugging Face PEFT.
 
-The method lives in neat/layer.py (the math) and neat/model.py (PEFT integration); the rest
-of this package is the training engine (spec, data, tasks, train) used by the CLI, the job
-queue and the web app. Importing this package needs only torch, transformers and peft.
+The method lives here: neat/layer.py (the math) and neat/tuner.py (config and PEFT hook).
+The training engine built on it (spec, data, tasks, train, and what reads finished runs) is
+the subpackage neat/engine/, used by the CLI (python -m neat.train), the job queue and the
+web app. Importing this package needs only torch, transformers and peft.
 """
 
 __all__ = ["NeatConfig", "get_neat_model", "load_neat_model"]
