@@ -11,7 +11,6 @@ app starts fast. Rows from jobs.api are plain dicts, so the tabs do not depend o
 from __future__ import annotations
 
 import datetime as _dt
-import functools
 from collections.abc import Callable
 from pathlib import Path
 
@@ -135,7 +134,6 @@ def param_budget(
     )
 
 
-@functools.lru_cache(maxsize=32)
 def default_targets(name_or_path: str) -> tuple[str, ...]:
     """The architecture's default target modules (query/value for BERT, q/v_proj for Llama...)."""
     from neat.engine.budget import default_targets as targets

@@ -23,8 +23,9 @@ def linear_modules(ref: str, trust_remote_code: bool) -> tuple[tuple[str, int, i
     return tuple(backend.describe_linear_modules(ref, trust_remote_code=trust_remote_code))
 
 
+@functools.lru_cache(maxsize=32)
 def default_targets(ref: str) -> tuple[str, ...]:
-    return backend.default_targets(ref)  # an lru_cache of its own
+    return backend.default_targets(ref)
 
 
 # ---- datasets ---------------------------------------------------------------------------------------

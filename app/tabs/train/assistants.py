@@ -214,11 +214,6 @@ def report_markdown(report) -> str:
     return "**Dataset check** ✓"
 
 
-def num_labels(report) -> int:
-    counts = getattr(report, "label_counts", None) or {}
-    return max(2, len(counts))
-
-
 def warm_up() -> None:
     """Describe the default model and read the default dataset once, so the first page is quick."""
     try:
