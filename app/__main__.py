@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_worker:
         worker.start()
         atexit.register(worker.stop)
-    backend.worker_problem = worker.problem
+    backend.watch_worker(worker.problem)
 
     def on_signal(signum, frame):  # a clean exit runs atexit (stops the worker)
         raise SystemExit(0)
@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     import datasets  # noqa: F401
     import transformers
 
-    from app.tabs.train import warm_up
+    from app.tabs.train.assistants import warm_up
 
     transformers.PreTrainedTokenizerBase  # noqa: B018 - the lazy attribute loads its module
     threading.Thread(target=warm_up, name="warm-up", daemon=True).start()

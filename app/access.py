@@ -18,7 +18,7 @@ import os
 from dataclasses import dataclass
 
 from app import paths
-from neat.errors import FieldError, UserError
+from neat.engine.errors import FieldError, UserError
 
 REMOTE_CODE_FLAG = "--allow-remote-code"
 REMOTE_CODE_ENV = "NEAT_ALLOW_REMOTE_CODE"

@@ -1,22 +1,36 @@
 """The app's only door to the job queue and the engine: thin, fast, never training in-process.
 
-Everything here is called from Gradio handlers, so each call must return quickly: reading
-the job store, asking the engine to describe a model from its config (meta device, no
-weights), or loading a finished run for the Playground (cached per job, once).
-Rows from jobs.api are normalised to plain dicts so the tabs do not depend on ORM objects.
+The tabs import nothing from neat/ or jobs/: what they need of the engine (the spec's types
+and choices, errors, metric facts, model and dataset descriptions, finished runs) is named
+here. Everything is called from Gradio handlers, so each call must return quickly: reading
+the job store, describing a model from its config (meta device, no weights), reading a
+dataset, or loading a finished run. Heavy engine modules are imported on first use, so the
+app starts fast. Rows from jobs.api are plain dicts, so the tabs do not depend on ORM objects.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-import functools
-import threading
-from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-from neat.errors import UserError
-from neat.spec import RunSpec
+# ---- the engine's vocabulary, as the tabs use it -------------------------------------------------
+from neat.engine.errors import DatasetError, FieldError, UserError  # noqa: F401
+from neat.engine.metrics import is_bookkeeping, is_quality_metric  # noqa: F401
+from neat.engine.spec import (  # noqa: F401
+    ACTIVATIONS,
+    BUILTIN_DATASETS,
+    EMBEDDED_MODELS,
+    METHODS,
+    PRECISIONS,
+    TASKS,
+    ColumnMap,
+    DataSpec,
+    MethodSpec,
+    ModelSpec,
+    RunSpec,
+    TrainingSpec,
+)
 
 # ---- jobs ---------------------------------------------------------------------------------------
 
@@ -73,23 +87,29 @@ def get_logs(job_id: int, tail: int = 200, viewer=None) -> str:
     return "\n".join(lines)
 
 
-# Set by `python -m app`: a callable saying why queued jobs may not run (the worker this app
-# started has exited, or none was started), or None when all is well.
-worker_problem = None
+_worker_problem: Callable[[], str | None] | None = None
+
+
+def watch_worker(problem: Callable[[], str | None] | None) -> None:
+    """`python -m app` hands over how to ask its worker what is wrong: a callable saying why
+    queued jobs may not run (the worker it started has exited, or none was started), or None
+    when all is well. None: nothing to watch (another process runs the jobs)."""
+    global _worker_problem
+    _worker_problem = problem
 
 
 def worker_notice(jobs: list[dict]) -> str:
     """A line for the Jobs tab when jobs are queued but this app's worker cannot run them."""
-    if worker_problem is None or not any(j.get("status") == "queued" for j in jobs):
+    if _worker_problem is None or not any(j.get("status") == "queued" for j in jobs):
         return ""
-    problem = worker_problem()
+    problem = _worker_problem()
     return f"⚠ {problem}" if problem else ""
 
 
 def _allowed(specs: list[RunSpec]) -> None:
     """Refuse what the app may not queue (remote code it may not run, paths it may not read)."""
     from app.access import spec_problems
-    from neat.errors import SpecError
+    from neat.engine.errors import SpecError
 
     problems = [p for spec in specs for p in spec_problems(spec)]
     if problems:
@@ -122,14 +142,14 @@ def output_dir(job: dict) -> Path | None:
     return Path(out) if out else None
 
 
-# ---- models: describe without loading weights -----------------------------------------------------
+# ---- models: described from their config, without loading weights ------------------------------
 
 
 def describe_linear_modules(
     name_or_path: str, trust_remote_code: bool = False, task: str = "classification"
 ) -> list[tuple[str, int, int]]:
     """(name, in, out) of the model's linear layers that an adapter may target (not the task head)."""
-    from neat.budget import describe_linear_modules as describe
+    from neat.engine.budget import describe_linear_modules as describe
 
     if trust_remote_code:
         from app.access import no_remote_code_here
@@ -142,8 +162,7 @@ def param_budget(
     name_or_path: str, task: str, method: dict, num_labels: int = 2, trust_remote_code: bool = False
 ) -> dict:
     """Trainable parameters of NEAT / LoRA (at the same rank) / full FT: keys neat, lora, full, head."""
-    from neat.budget import param_budget as budget
-    from neat.spec import MethodSpec
+    from neat.engine.budget import param_budget as budget
 
     if trust_remote_code:
         from app.access import no_remote_code_here
@@ -156,7 +175,7 @@ def param_budget(
 
 def fit_markdown(spec: RunSpec, num_labels: int = 2) -> str:
     """The fit check's sentence (memory and time before launch), warnings in bold; "" if unknown."""
-    from neat.fit import estimate
+    from neat.engine.fit import estimate
 
     try:
         est = estimate(spec, train_rows=spec.dataset.max_rows, num_labels=num_labels)
@@ -168,10 +187,9 @@ def fit_markdown(spec: RunSpec, num_labels: int = 2) -> str:
     return text
 
 
-@functools.lru_cache(maxsize=32)
 def default_targets(name_or_path: str) -> tuple[str, ...]:
     """The architecture's default target modules (query/value for BERT, q/v_proj for Llama...)."""
-    from neat.budget import default_targets as targets
+    from neat.engine.budget import default_targets as targets
 
     try:
         return tuple(targets(name_or_path))
@@ -180,95 +198,105 @@ def default_targets(name_or_path: str) -> tuple[str, ...]:
 
 
 def module_choices(modules: list[tuple[str, int, int]]) -> list[str]:
-    """Target-module names to offer: each kind of linear layer once, by its path inside a block.
+    """Target-module names to offer for the linear layers `modules` (see neat.engine.budget)."""
+    from neat.engine.budget import module_choices as choices
 
-    `bert.encoder.layer.3.attention.self.query` -> `query` when that is unambiguous, else the
-    shortest suffix that still names only that kind (e.g. `attention.output.dense`). Layers
-    outside the repeated blocks (pooler, task head) are offered by their full name.
-    """
-    import re
-
-    kinds: list[str] = []
-    for name, _, _ in modules:
-        m = re.search(r"\.\d+\.(.+)$", name)
-        kind = m.group(1) if m else name
-        if kind not in kinds:
-            kinds.append(kind)
-    names = [n for n, _, _ in modules]
-    chosen = []
-    for kind in kinds:
-        parts = kind.split(".")
-        wanted = {n for n in names if n == kind or re.search(rf"\.\d+\.{re.escape(kind)}$", n)}
-        pick = kind
-        for k in range(1, len(parts) + 1):
-            suffix = ".".join(parts[-k:])
-            matched = {n for n in names if n == suffix or n.endswith("." + suffix)}
-            if matched == wanted:
-                pick = suffix
-                break
-        chosen.append(pick)
-    skip = ("classifier", "score", "lm_head", "pooler")
-    return [c for c in chosen if not set(c.split(".")) & set(skip)]
+    return choices(modules)
 
 
-# ---- the Playground's loaded runs -------------------------------------------------------------------
+def model_task(ref: str) -> str | None:
+    """The task a model is made for (embedded models say so; a folder's config.json tells)."""
+    from neat.engine.budget import model_task as task
+
+    return task(ref)
 
 
-class PredictorCache:
-    """Loaded Predictors by output folder: loading takes seconds, predicting milliseconds.
+def method_defaults(task: str, method: str) -> dict[str, dict]:
+    """{"method": {...}, "training": {...}}: `method`'s own defaults for `task` (neat.engine.defaults)."""
+    from neat.engine.defaults import method_defaults as defaults
 
-    Keeps the most recent few (each holds a model in memory); loading one folder twice at the
-    same time is avoided with a per-folder lock.
-    """
-
-    def __init__(self, capacity: int = 3, loader=None):
-        self.capacity = capacity
-        self._loader = loader
-        self._items: OrderedDict[str, Any] = OrderedDict()
-        self._lock = threading.Lock()
-        self._loading: dict[str, threading.Lock] = {}
-
-    def _load(self, folder: str):
-        if self._loader is not None:
-            return self._loader(folder)
-        from jobs.devices import busy_gpus
-        from neat.inference import Predictor, read_spec
-
-        if read_spec(folder).model.trust_remote_code:  # its model code would run in this process
-            from app.access import no_remote_code_here
-
-            raise no_remote_code_here()
-        running = _api().list_jobs(status="running")
-        return Predictor.load(folder, busy_gpus=busy_gpus(job.get("device") for job in running))
-
-    def get(self, folder: str | Path):
-        key = str(Path(folder).resolve())
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                return self._items[key]
-            lock = self._loading.setdefault(key, threading.Lock())
-        with lock:
-            with self._lock:
-                if key in self._items:
-                    return self._items[key]
-            predictor = self._load(key)
-            with self._lock:
-                self._items[key] = predictor
-                self._items.move_to_end(key)
-                while len(self._items) > self.capacity:
-                    self._items.popitem(last=False)
-            return predictor
-
-    def drop(self, folder: str | Path) -> None:
-        with self._lock:
-            self._items.pop(str(Path(folder).resolve()), None)
-
-    def __contains__(self, folder) -> bool:
-        return str(Path(folder).resolve()) in self._items
+    return defaults(task, method)
 
 
-PREDICTORS = PredictorCache()
+def with_method_defaults(spec: RunSpec, method: str) -> RunSpec:
+    """A copy of `spec` switched to `method`, at that method's own defaults for the task."""
+    from neat.engine.defaults import with_method_defaults as switched
+
+    return switched(spec, method)
+
+
+# ---- datasets --------------------------------------------------------------------------------------
+
+
+def load_raw(source: str, hub_split: str = "train"):
+    from neat.engine.data import load_raw as load
+
+    return load(source, hub_split)
+
+
+def preview_rows(ds, n: int) -> list[dict]:
+    from neat.engine.data_check import preview
+
+    return preview(ds, n)
+
+
+def suggest_task(columns: list[str]) -> str | None:
+    from neat.engine.data_check import suggest_task as suggest
+
+    return suggest(columns)
+
+
+def suggest_columns(columns: list[str], task: str) -> dict[str, str]:
+    from neat.engine.data_check import suggest_columns as suggest
+
+    return suggest(columns, task)
+
+
+def check_dataset(spec: RunSpec, raw=None):
+    """neat's dataset check (raises DatasetError); returns a DatasetReport."""
+    from neat.engine.data_check import check_dataset as check
+
+    return check(spec, raw=raw)
+
+
+def prequeue_problems(spec: RunSpec, raw=None) -> list[FieldError]:
+    """The pre-queue check `jobs submit` and `neat.train --check` run too (neat.engine.prequeue):
+    model, targets and data fit together. A model with its own code is not loaded here."""
+    from neat.engine.prequeue import check_run
+
+    return check_run(spec, raw=raw, load_model=not spec.model.trust_remote_code).errors
+
+
+# ---- finished runs ---------------------------------------------------------------------------------
+
+
+def load_predictor(output_dir: str | Path):
+    """A finished run, loaded to answer (seconds: the Playground caches it, app/caches.py), on a
+    GPU no running job trains on, else the CPU. A run whose model brings its own code is
+    refused: that code would run in the app process."""
+    from jobs.devices import busy_gpus
+    from neat.engine.inference import Predictor
+    from neat.engine.rundir import RunDir
+
+    if RunDir(output_dir).read_spec().model.trust_remote_code:
+        from app.access import no_remote_code_here
+
+        raise no_remote_code_here()
+    running = _api().list_jobs(status="running")
+    return Predictor.load(output_dir, busy_gpus=busy_gpus(job.get("device") for job in running))
+
+
+def delta_spectrum(output_dir: str | Path, max_singular_values: int, predictor=None) -> list[dict]:
+    from neat.engine.insight import delta_spectrum as spectrum
+
+    return spectrum(output_dir, max_singular_values=max_singular_values, predictor=predictor)
+
+
+def export_zip(kind: str, output_dir: str | Path) -> Path:
+    """exports/adapter.zip or exports/merged.zip of a finished run, built on first request."""
+    from neat.engine import export
+
+    return export.adapter_zip(output_dir) if kind == "adapter" else export.merged_zip(output_dir)
 
 
 def user_message(exc: BaseException) -> str:

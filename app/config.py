@@ -15,7 +15,7 @@ from pathlib import Path
 DEFAULT_MAX_UPLOAD_MB = 200
 
 
-from neat.assets import neat_home  # noqa: E402 - one definition of the data folder for all layers
+from neat.engine.assets import neat_home  # noqa: E402 - one definition of the data folder for all layers
 
 
 def uploads_dir() -> Path:

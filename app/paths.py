@@ -16,10 +16,10 @@ import os
 import re
 from pathlib import Path
 
-from neat.assets import neat_home
-from neat.data import _data_suffix
-from neat.errors import FieldError
-from neat.spec import BUILTIN_DATASETS
+from neat.engine.assets import neat_home
+from neat.engine.data import _data_suffix
+from neat.engine.errors import FieldError
+from neat.engine.spec import BUILTIN_DATASETS
 
 _HUB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?")
 REFUSED = "not found or not allowed"

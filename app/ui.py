@@ -1,10 +1,20 @@
-"""build_app(): the whole UI as one gr.Blocks — five tabs, one refresh timer, no training here."""
+"""build_app(): the whole UI as one gr.Blocks — five tabs, one refresh timer, no training here.
+
+Each tab wires its own events; the two that cross tabs live here: Start (Train -> the new job
+in Jobs) and Clone (a job's spec -> the Train form).
+"""
 
 from __future__ import annotations
 
 import gradio as gr
 
-from app.tabs import compare, insight, jobs, playground, train
+from app import backend, config
+from app.access import viewer_of
+from app.tabs import compare, insight, jobs_tab, playground, train
+from app.tabs.train.events import error_outputs, form_updates, refresh_after
+from app.tabs.train.form import spec_to_form
+from app.tabs.train.layout import values_of
+from app.tabs.train.start import start
 
 REFRESH_SECONDS = 2.0
 
@@ -42,7 +52,7 @@ def build_app() -> gr.Blocks:
             with gr.Tab("Train", id="train", elem_id="tab-train"):
                 train_tab = train.build()
             with gr.Tab("Jobs", id="jobs", elem_id="tab-jobs"):
-                jobs_tab = jobs.build(timer)
+                jobs_view = jobs_tab.build(timer)
             with gr.Tab("Compare", id="compare", elem_id="tab-compare") as compare_page:
                 compare_tab = compare.build()
             with gr.Tab("Playground", id="playground", elem_id="tab-playground") as playground_page:
@@ -51,8 +61,8 @@ def build_app() -> gr.Blocks:
                 insight_tab = insight.build()
 
         # cross-tab wiring: Start jumps to the new job; Clone fills the form from a job
-        train.wire_start(train_tab, tabs, jobs_tab.select, jobs_tab.refresh)
-        jobs.wire_clone(jobs_tab, train_tab, tabs)
+        wire_start(train_tab, tabs, jobs_view)
+        wire_clone(jobs_view, train_tab, tabs)
 
         # pickers of finished jobs refresh when their tab is opened
         compare_page.select(compare_tab.refresh, [compare_tab.chosen], [compare_tab.chosen])
@@ -64,9 +74,57 @@ def build_app() -> gr.Blocks:
         )
 
         # on page load: describe the default model and dataset, list the jobs
-        train.wire_load(demo, train_tab)
-        jobs.wire_load(demo, jobs_tab)
+        train.events.wire_load(demo, train_tab)
+        jobs_tab.wire_load(demo, jobs_view)
     return demo
+
+
+def wire_start(train_tab, tabs: gr.Tabs, jobs_view) -> None:
+    """Start: validate, queue (or show errors next to their fields), then jump to the job."""
+
+    def on_start(request: gr.Request, *args):
+        values = values_of(args)
+        viewer = viewer_of(request)
+        result = start(values, viewer)
+        out = error_outputs(train_tab, result.errors)
+        if result.errors:
+            out[train_tab.status] = f"✗ {result.message}"
+            return out
+        out[train_tab.status] = result.message
+        out[tabs] = gr.Tabs(selected="jobs")
+        out[jobs_view.select] = gr.update(choices=jobs_view.refresh(viewer), value=str(result.job_ids[0]))
+        return out
+
+    train_tab.start_btn.click(
+        on_start,
+        train_tab.inputs(),
+        [*train_tab.errors.values(), train_tab.status, tabs, jobs_view.select],
+        concurrency_limit=4,
+        show_progress_on=[train_tab.status],
+    )
+
+
+def wire_clone(jobs_view, train_tab, tabs: gr.Tabs) -> None:
+    """Clone: the selected job's spec back into the Train form, then show the form."""
+    outputs = [*train_tab.inputs(), tabs, jobs_view.action_status, train_tab.status]
+
+    def on_clone(job_id, request: gr.Request):
+        if not job_id:
+            return {jobs_view.action_status: "Select a job first."}
+        try:
+            spec = backend.job_spec(backend.get_job(int(job_id), viewer_of(request)))
+        except Exception as exc:  # noqa: BLE001
+            return {jobs_view.action_status: f"✗ {backend.user_message(exc)}"}
+        values = spec_to_form(spec, uploads_root=config.uploads_dir())
+        values["name"] = f"{spec.name}-copy"
+        out = form_updates(values, train_tab)
+        out[tabs] = gr.Tabs(selected="train")
+        out[jobs_view.action_status] = f"Cloned job #{job_id} into the Train form."
+        out[train_tab.status] = f"Form filled from job #{job_id}; change what you like and press Start."
+        return out
+
+    clicked = jobs_view.clone_btn.click(on_clone, [jobs_view.select], outputs, show_progress="hidden")
+    refresh_after(clicked, train_tab)
 
 
 def launch_kwargs() -> dict:

@@ -16,7 +16,7 @@ import zipfile
 from pathlib import Path
 
 from app import config
-from neat.errors import UserError
+from neat.engine.errors import UserError
 
 DATA_EXTENSIONS = (".csv", ".tsv", ".json", ".jsonl", ".parquet", ".zip")
 _MAX_NAME = 80

@@ -64,7 +64,7 @@ from benchmarks.common import (  # noqa: E402
     tensor_bytes,
     transient_peak_bytes,
 )
-from neat.model import NeatConfig, get_neat_model  # noqa: E402
+from neat.tuner import NeatConfig, get_neat_model  # noqa: E402
 
 MIB = 2**20
 TRAIN_METHODS = ("neat", "peanut", "lora", "full")

@@ -41,9 +41,9 @@ if str(ROOT) not in sys.path:  # run as a script: make `neat` and `benchmarks` i
 import torch  # noqa: E402
 
 from benchmarks.common import format_table  # noqa: E402
-from benchmarks.quality import TEST_SEED, _dedupe, _sample, test_accuracy  # noqa: E402
-from neat import precision as precisions  # noqa: E402
-from neat.spec import ColumnMap, DataSpec, MethodSpec, ModelSpec, RunSpec, TrainingSpec  # noqa: E402
+from benchmarks.quality_tasks import TEST_SEED, _sample, dedupe, text_accuracy  # noqa: E402
+from neat.engine import precision as precisions  # noqa: E402
+from neat.engine.spec import ColumnMap, DataSpec, MethodSpec, ModelSpec, RunSpec, TrainingSpec  # noqa: E402
 
 PRECISIONS = ("fp32", "auto")
 TARGET_SPEEDUP = 1.7  # fp32 / auto, wall time of the quick demo and step time
@@ -76,11 +76,11 @@ def quick_demo_spec(pool: Path, precision: str, seed: int, max_steps: int) -> Ru
 
 
 def prepare_data(work: Path, test_size: int) -> tuple[Path, list[dict]]:
-    from neat.assets import builtin_dataset
+    from neat.engine.assets import builtin_dataset
 
     ds = builtin_dataset("rotten_tomatoes")
-    rows = _dedupe(
-        [{"text": t, "label": label} for t, label in zip(ds["text"][:], ds["label"][:])], ("text",)
+    rows = dedupe(  # first copy of each text kept (label None: no conflict check, as recorded)
+        [{"text": t, "label": label} for t, label in zip(ds["text"][:], ds["label"][:])], ("text",), None
     )
     pool, test = _sample(rows, "label", test_size, TEST_SEED)
     path = work / "pool.jsonl"
@@ -112,9 +112,10 @@ class StepClock:
 
 
 def run_one(pool: Path, test: list[dict], precision: str, seed: int, args, work: Path) -> dict:
-    from neat.inference import load_run_model, load_run_processor, read_labels, read_spec
-    from neat.loading import HEAD_NAMES
-    from neat.train import run
+    from neat.engine.inference import load_run_model, load_run_processor
+    from neat.engine.loading import HEAD_NAMES
+    from neat.engine.rundir import RunDir
+    from neat.engine.train import run
 
     key = {"precision": precision, "seed": seed, "max_steps": args.max_steps, "test": len(test)}
     cached = work / "results" / f"{precision}-s{seed}.json"
@@ -126,13 +127,13 @@ def run_one(pool: Path, test: list[dict], precision: str, seed: int, args, work:
     wall, cpu = time.perf_counter(), time.process_time()
     summary = run(quick_demo_spec(pool, precision, seed, args.max_steps), run_dir, [clock])
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    spec = read_spec(run_dir)
+    spec = RunDir(run_dir).read_spec()
     ran = summary["precision"]
     model = load_run_model(run_dir, spec, ran)
     precisions.heads_in_fp32(model, HEAD_NAMES)
-    labels, _ = read_labels(run_dir, spec.task)
+    labels, _ = RunDir(run_dir).read_labels(spec.task)
     with precisions.autocast(ran, "cpu"):
-        accuracy = test_accuracy(
+        accuracy = text_accuracy(
             model, load_run_processor(run_dir, spec), labels, test, spec.training.max_length
         )
     record = {

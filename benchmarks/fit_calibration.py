@@ -1,8 +1,8 @@
-"""Fit check calibration: neat.fit's memory and time estimates against measured runs.
+"""Fit check calibration: neat.engine.fit's memory and time estimates against measured runs.
 
 Each configuration trains a few real steps through the engine in a FRESH process (so the
 process's peak RSS, or the card's peak allocation on a GPU, belongs to that run alone) and is
-compared with `neat.fit.estimate` for the same spec. Target: every memory estimate within
+compared with `neat.engine.fit.estimate` for the same spec. Target: every memory estimate within
 ±25% of the measured peak.
 
 Run from the repository root (HF_HUB_OFFLINE=1 without network):
@@ -28,7 +28,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import format_table  # noqa: E402
-from neat.spec import ColumnMap, DataSpec, MethodSpec, ModelSpec, RunSpec, TrainingSpec  # noqa: E402
+from neat.engine.spec import ColumnMap, DataSpec, MethodSpec, ModelSpec, RunSpec, TrainingSpec  # noqa: E402
 
 TARGET = 0.25
 
@@ -66,8 +66,8 @@ def configurations() -> dict[str, RunSpec]:
 CHILD = """
 import json, sys, statistics, warnings
 warnings.filterwarnings("ignore")
-from neat.spec import RunSpec
-from neat.train import run
+from neat.engine.spec import RunSpec
+from neat.engine.train import run
 spec = RunSpec.from_yaml(open(sys.argv[1]).read())
 summary = run(spec, sys.argv[2])
 times = [json.loads(l)["time"] for l in open(sys.argv[2] + "/metrics.jsonl") if '"train"' in l]
@@ -95,9 +95,9 @@ def measure(spec: RunSpec, work: Path) -> dict:
 def main(argv: list[str] | None = None) -> dict:
     import torch
 
-    from neat.data_check import check_dataset
-    from neat.fit import GIB, estimate
-    from neat.loading import load_processor
+    from neat.engine.data_check import check_dataset
+    from neat.engine.fit import GIB, estimate
+    from neat.engine.loading import load_processor
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--only", nargs="*", default=None)

@@ -5,7 +5,7 @@
 # NEAT vs stock PEFT PEANuT vs PEFT LoRA (also with bf16 adapter weights) vs full fine-tuning,
 # then merged-NEAT inference vs the base.
 #
-# Needs only python with torch, transformers and peft (imports neat/layer.py and neat/model.py).
+# Needs only python with torch, transformers and peft (imports neat/layer.py and neat/tuner.py).
 # Run from anywhere:    benchmarks/gpu_speed.sh [extra adapter_speed.py flags, e.g. --repeats 30]
 # JSON result:          $SPEED_JSON, else $OUT/adapter_speed_c.json if $OUT is set, else
 #                       /tmp/adapter_speed_c.json.

@@ -5,10 +5,11 @@ chatterbot prompt -> topic (21 classes), 2016 debate turn -> party, SmolLM2 chat
 chatterbot, digits images on a random ViT. Per task: exact duplicates removed, a held-out test
 split carved once (seed 1234), 3 seeds, a learning-rate grid per method with every point
 reported, and every choice (best rate) made on VALIDATION only. Each method runs at its own
-defaults (neat/defaults.py) apart from the learning rate being searched, so the point at the
+defaults (neat/engine/defaults.py) apart from the learning rate being searched, so the point at the
 default rate is what a user gets out of the box.
 
-Every run goes through the training engine (neat.train.run) as the app runs it. Results are
+Every run goes through the training engine (neat.engine.train.run) as the app runs it; the
+runs themselves (equal budget, spec, one cached run) are in benchmarks/quality_runs.py. Results are
 cached per run under --work-dir: a rerun with the same --work-dir continues where it stopped,
 and the report covers whatever has finished (marked partial).
 
@@ -26,7 +27,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
-import gc
 import json
 import math
 import os
@@ -49,111 +49,11 @@ if str(ROOT) not in sys.path:  # run as a script: make `neat` and `benchmarks` i
 import torch  # noqa: E402
 
 from benchmarks.common import format_table  # noqa: E402
-from benchmarks.quality_tasks import METHODS, TaskConfig, base_lm_loss, evaluate_run, prepare_data, suite  # noqa: E402
-from neat.defaults import method_defaults, with_method_defaults  # noqa: E402
-from neat.spec import ColumnMap, DataSpec, MethodSpec, ModelSpec, RunSpec, TrainingSpec  # noqa: E402
+from benchmarks.quality_runs import equal_budget, run_one  # noqa: E402
+from benchmarks.quality_tasks import METHODS, TaskConfig, base_lm_loss, prepare_data, suite  # noqa: E402
+from neat.engine.defaults import method_defaults  # noqa: E402
 
 TARGET_MARGIN_POINTS = 0.5
-
-
-# -- equal budget ------------------------------------------------------------------------------
-def equal_budget(cfg: TaskConfig) -> dict:
-    """NEAT's rank whose adapter has LoRA's parameter count at rank cfg.r (else the largest below).
-
-    NEAT costs 2*r*out per module, LoRA r*(in+out): equal only on square layers; SmolLM2's
-    v_proj is 576 -> 192, so NEAT gets a larger rank there.
-    """
-    from neat.budget import describe_linear_modules
-    from neat.model import count_adapter_params
-
-    modules = describe_linear_modules(cfg.model, cfg.task)
-    lora = count_adapter_params(modules, cfg.targets, cfg.r)["lora"]
-    best_r = 1
-    for r in range(1, 4 * cfg.r + 1):
-        if count_adapter_params(modules, cfg.targets, r)["neat"] <= lora:
-            best_r = r
-    neat = count_adapter_params(modules, cfg.targets, best_r)["neat"]
-    return {"lora_r": cfg.r, "neat_r": best_r, "lora": lora, "neat": neat, "equal": neat == lora}
-
-
-# -- one run -----------------------------------------------------------------------------------
-def build_spec(cfg: TaskConfig, data: dict, budget: dict, method: str, lr: float, seed: int) -> RunSpec:
-    columns = {
-        "classification": ColumnMap(text="text", label="label"),
-        "causal-lm": ColumnMap(prompt="prompt", response="response"),
-        "image-classification": ColumnMap(image="image", label="label"),
-    }[cfg.task]
-    steps = math.ceil(data["pool_rows"] * (1 - cfg.validation_fraction) / cfg.batch_size) * cfg.epochs
-    eval_steps = max(1, math.ceil(steps / 4))
-    base = RunSpec(
-        name=f"quality-{cfg.key}-{method}-lr{lr:g}-s{seed}",
-        task=cfg.task,
-        model=ModelSpec(cfg.model),
-        dataset=DataSpec(data["pool_path"], columns, validation_fraction=cfg.validation_fraction),
-        method=MethodSpec("neat", r=budget["neat_r"], depth=0, target_modules=list(cfg.targets)),
-        training=TrainingSpec(
-            epochs=cfg.epochs,
-            batch_size=cfg.batch_size,
-            head_learning_rate=cfg.head_learning_rate,
-            max_length=cfg.max_length,
-            eval_steps=eval_steps,
-            logging_steps=max(1, eval_steps // 2),
-            save_total_limit=1,
-            seed=seed,
-            precision="fp32",
-        ),
-    )
-    spec = with_method_defaults(base, method)  # the method's own defaults, as the app uses them
-    if method == "lora":
-        spec.method.r = cfg.r
-    spec.training.learning_rate = lr
-    return spec
-
-
-def method_fields(spec: RunSpec) -> dict:
-    m = spec.method
-    if m.name == "neat":
-        return {"r": m.r, "scaling": m.scaling, "neat_init": m.neat_init, "act_fn": m.act_fn}
-    if m.name == "lora":
-        return {"r": m.r, "lora_alpha": m.lora_alpha or m.r}
-    return {}
-
-
-def run_one(cfg, data, budget, method, lr, seed, task_dir: Path, task_key: dict) -> dict:
-    """Train one grid point with one seed (or read its cached result) and test it."""
-    from neat.train import run
-
-    spec = build_spec(cfg, data, budget, method, lr, seed)
-    cache_key = {**task_key, "method": method_fields(spec)}
-    name = f"{method}-lr{lr:g}-s{seed}"
-    cached = task_dir / "results" / f"{name}.json"
-    if cached.is_file():
-        record = json.loads(cached.read_text())
-        if record.get("cache_key") == cache_key:
-            return {**record, "cached": True}
-    run_dir = task_dir / "runs" / name
-    shutil.rmtree(run_dir, ignore_errors=True)
-    started = time.time()
-    summary = run(spec, run_dir)
-    trained = time.time()
-    record = {
-        "method": method,
-        "lr": lr,
-        "seed": seed,
-        **method_fields(spec),
-        "global_step": summary["global_step"],
-        "trainable_parameters": summary["trainable_parameters"],
-        "val": summary["eval"]["eval_loss" if cfg.metric == "loss" else "eval_accuracy"],
-        **evaluate_run(cfg, run_dir, data["test"]),
-        "train_seconds": round(trained - started, 1),
-        "test_seconds": round(time.time() - trained, 1),
-        "cache_key": cache_key,
-    }
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    cached.write_text(json.dumps(record, indent=2))
-    shutil.rmtree(run_dir, ignore_errors=True)  # checkpoints are large; the numbers are kept
-    gc.collect()
-    return record
 
 
 # -- aggregation -------------------------------------------------------------------------------
@@ -383,7 +283,7 @@ def build_tiny_models(folder: Path) -> dict[str, str]:
         LlamaForCausalLM,
     )
 
-    from neat.assets import resolve_model_path
+    from neat.engine.assets import resolve_model_path
 
     tokenizer_path, _ = resolve_model_path("embedded:minilm")
     bert, llama = folder / "tiny-bert", folder / "tiny-llama"

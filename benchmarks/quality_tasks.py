@@ -152,7 +152,7 @@ def dedupe(rows: list[dict], keys: tuple[str, ...], label: str | None) -> list[d
 
 
 def _sample(rows: list[dict], stratify: str, size: int, seed: int) -> tuple[list[dict], list[dict]]:
-    from neat.data import split_indices
+    from neat.engine.data import split_indices
 
     rest, sample = split_indices(len(rows), size / len(rows), seed, [str(r[stratify]) for r in rows])
     return [rows[i] for i in rest], [rows[i] for i in sample]
@@ -160,7 +160,7 @@ def _sample(rows: list[dict], stratify: str, size: int, seed: int) -> tuple[list
 
 def _raw_rows(cfg: TaskConfig) -> tuple[list[dict], tuple[str, ...], str]:
     """(rows, input keys, label/stratify column) of a task, straight from the shipped assets."""
-    from neat.assets import builtin_dataset, package_dir
+    from neat.engine.assets import builtin_dataset, package_dir
 
     if cfg.key == "sentiment":
         ds = builtin_dataset("rotten_tomatoes")
@@ -273,7 +273,7 @@ def image_accuracy(model, processor, labels: list[str], test: list[dict]) -> flo
 @torch.inference_mode()
 def lm_loss(model, tokenizer, test: list[dict], max_length: int) -> dict:
     """Mean next-token loss over the held-out responses' tokens (every token weighs the same)."""
-    from neat.tasks import CausalLMCollator, encode_conversation
+    from neat.engine.tasks import CausalLMCollator, encode_conversation
 
     model.eval()
     encoded = []
@@ -306,15 +306,16 @@ def lm_loss(model, tokenizer, test: list[dict], max_length: int) -> dict:
 
 def evaluate_run(cfg: TaskConfig, run_dir: Path, test: list[dict]) -> dict:
     """The run's test metric on the held-out rows: {"test": value, ...}."""
-    from neat.inference import load_run_model, load_run_processor, read_labels, read_spec
+    from neat.engine.inference import load_run_model, load_run_processor
+    from neat.engine.rundir import RunDir
 
-    spec = read_spec(run_dir)
+    spec = RunDir(run_dir).read_spec()
     model = load_run_model(run_dir, spec)
     processor = load_run_processor(run_dir, spec)
     if cfg.task == "causal-lm":
         result = lm_loss(model, processor, test, cfg.max_length)
         return {"test": result["loss"], "test_perplexity": result["perplexity"]}
-    labels, _ = read_labels(run_dir, spec.task)
+    labels, _ = RunDir(run_dir).read_labels(spec.task)
     if cfg.task == "image-classification":
         return {"test": image_accuracy(model, processor, labels, test)}
     return {"test": text_accuracy(model, processor, labels, test, cfg.max_length)}
@@ -322,8 +323,8 @@ def evaluate_run(cfg: TaskConfig, run_dir: Path, test: list[dict]) -> dict:
 
 def base_lm_loss(cfg: TaskConfig, test: list[dict]) -> float:
     """The untrained model's held-out loss: where every chat run starts."""
-    from neat.loading import load_base_model, load_processor
-    from neat.spec import ModelSpec, RunSpec
+    from neat.engine.loading import load_base_model, load_processor
+    from neat.engine.spec import ModelSpec, RunSpec
 
     spec = RunSpec(task=cfg.task, model=ModelSpec(cfg.model))
     return lm_loss(load_base_model(spec), load_processor(spec), test, cfg.max_length)["loss"]

@@ -33,7 +33,7 @@ if str(ROOT) not in sys.path:
 import torch  # noqa: E402
 from peft import LoraConfig, get_peft_model  # noqa: E402
 
-from neat.model import NeatConfig, default_target_modules, get_neat_model  # noqa: E402
+from neat.tuner import NeatConfig, default_target_modules, get_neat_model  # noqa: E402
 
 CONTENDERS = {
     "lora": {"method": "lora"},
@@ -53,7 +53,7 @@ def build_model(name: str):
         LlamaForCausalLM,
     )
 
-    from neat.assets import resolve_model_path
+    from neat.engine.assets import resolve_model_path
 
     g = torch.Generator().manual_seed(0)
     if name == "minilm":

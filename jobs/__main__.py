@@ -16,8 +16,8 @@ from datetime import datetime
 
 from jobs import api
 from jobs.models import END_STATES
-from neat.errors import UserError
-from neat.spec import RunSpec
+from neat.engine.errors import UserError
+from neat.engine.spec import RunSpec
 
 
 def _table(rows: list[list[str]], headers: list[str]) -> str:
@@ -55,7 +55,7 @@ def _short(text: str | None, width: int = 60) -> str:
 def cmd_submit(args) -> int:
     spec = RunSpec.load(args.spec)
     if not args.no_check:  # the pre-queue check the UI's Start and `neat.train --check` run
-        from neat.prequeue import check_run
+        from neat.engine.prequeue import check_run
 
         result = check_run(spec)
         for warning in result.warnings:

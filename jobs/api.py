@@ -1,7 +1,7 @@
 """The jobs facade used by the UI and the CLI (see docs/CONTRACTS.md).
 
 Everything returns plain JSON-safe values. Errors a user can cause (an invalid spec, resuming a
-job that has no checkpoint, deleting a running job) raise `neat.errors.UserError` subclasses
+job that has no checkpoint, deleting a running job) raise `neat.engine.errors.UserError` subclasses
 whose message can be shown as it is. A failed job never blocks the queue: the next one runs.
 """
 
@@ -12,8 +12,8 @@ from typing import Any
 
 from jobs import queue, store
 from jobs.errors import JobNotFound, JobStateError
-from neat.errors import UserError
-from neat.spec import RunSpec
+from neat.engine.errors import UserError
+from neat.engine.spec import RunSpec
 
 log = logging.getLogger("jobs.api")
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from neat.assets import neat_home  # one definition of the data folder for all layers
+from neat.engine.assets import neat_home  # one definition of the data folder for all layers
 
 
 def runs_dir() -> Path:

@@ -1,6 +1,6 @@
 """Errors from the job store and API. Both are user errors: their str() is shown as-is."""
 
-from neat.errors import UserError
+from neat.engine.errors import UserError
 
 
 class JobNotFound(UserError, LookupError):

@@ -1,6 +1,6 @@
 """What a running job reports to the database while the engine trains.
 
-`JobListener` is the engine's `neat.events.TrainingListener`: it batches metric points
+`JobListener` is the engine's `neat.engine.events.TrainingListener`: it batches metric points
 (one transaction per `flush_every` points or `flush_interval` seconds, and at every checkpoint),
 keeps progress, ETA and the best metric up to date, copies message events into the job log,
 and answers `should_stop()` from the job row (cancel requested, or the job is no longer ours),
@@ -19,23 +19,9 @@ import time
 from typing import Any
 
 from jobs import store
+from neat.engine.metrics import bare, best_candidates, lower_is_better
 
 log = logging.getLogger("jobs.listener")
-
-_LOWER_IS_BETTER = ("loss", "perplexity", "error", "mse", "mae")
-_DEFAULT_BEST = {
-    "classification": ("accuracy", "f1", "loss"),
-    "image-classification": ("accuracy", "f1", "loss"),
-    "causal-lm": ("loss", "perplexity"),
-}
-
-
-def lower_is_better(metric: str) -> bool:
-    return any(word in metric.lower() for word in _LOWER_IS_BETTER)
-
-
-def _bare(name: str) -> str:
-    return name[5:] if name.startswith("eval_") else name
 
 
 class JobListener:
@@ -55,8 +41,7 @@ class JobListener:
         self.stop_check_interval = stop_check_interval
         training = (job.get("spec") or {}).get("training") or {}
         task = (job.get("spec") or {}).get("task", "classification")
-        wanted = training.get("metric_for_best")
-        self._best_candidates = (_bare(wanted),) if wanted else _DEFAULT_BEST.get(task, ("loss",))
+        self._best_candidates = best_candidates(task, training.get("metric_for_best"))
         self.best_name: str | None = job.get("best_metric_name")
         self.best_value: float | None = job.get("best_metric_value")
         self._points: list[dict[str, Any]] = []
@@ -105,7 +90,7 @@ class JobListener:
                     {"step": step, "epoch": event.get("epoch"), "split": split, "name": name, "value": value}
                 )
                 if split == "eval":
-                    self._consider_best(_bare(name), float(value))
+                    self._consider_best(bare(name), float(value))
             if event.get("progress") is not None:
                 self._progress["progress"] = float(event["progress"])
             if "eta_seconds" in event:

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from jobs import config, store
-from jobs.checkpoints import latest_checkpoint_step, logged_points, remove_incomplete_checkpoints
 from jobs.errors import JobStateError
 from jobs.listener import Heartbeat, JobListener
+from neat.engine.rundir import RunDir
 
 log = logging.getLogger("jobs.runner")
 
@@ -77,7 +77,7 @@ def execute(job: dict[str, Any], host: str, pid: int) -> str:
         except BaseException as exc:  # noqa: B036 - every failure must end the job, not the worker
             full = disk_full(exc, output_dir)
             if full is not None:  # free what the failed save took, so the end can be recorded
-                remove_incomplete_checkpoints(output_dir)
+                RunDir(output_dir).remove_incomplete_checkpoints()
                 _safe_flush(listener)
                 return _finish(job_id, host, pid, "failed", full, retries=DISK_FULL_RETRIES)
             listener.flush()
@@ -90,10 +90,11 @@ def execute(job: dict[str, Any], host: str, pid: int) -> str:
 def _prepare_resume(job: dict[str, Any], output_dir: Path, host: str, pid: int) -> int | None:
     """The step of the checkpoint the engine will resume from (None: a fresh start)."""
     job_id = job["id"]
-    broken = remove_incomplete_checkpoints(output_dir)
+    run = RunDir(output_dir)
+    broken = run.remove_incomplete_checkpoints()
     if broken:
         store.add_event(job_id, f"removed half-written checkpoints at steps {broken}", "warning")
-    checkpoint = latest_checkpoint_step(output_dir)
+    checkpoint = run.latest_checkpoint_step()
     if checkpoint is None:
         where = f"{host}:{pid}, {job.get('device') or 'cpu'}"
         store.add_event(job_id, f"started on {where} (attempt {job['attempts']})")
@@ -102,7 +103,7 @@ def _prepare_resume(job: dict[str, Any], output_dir: Path, host: str, pid: int) 
     # points up to it (backfilled from metrics.jsonl in case the dead worker had not flushed
     # them all) so the curve stays one continuous line without duplicates.
     store.delete_metric_points_after(job_id, checkpoint)
-    store.add_metric_points(job_id, logged_points(output_dir, checkpoint))
+    store.add_metric_points(job_id, run.metric_points(checkpoint))
     store.update_running(job_id, resumed_from=checkpoint)
     where = f"{host}:{pid}, {job.get('device') or 'cpu'}"
     store.add_event(job_id, f"resuming from the checkpoint at step {checkpoint} on {where}")
@@ -110,16 +111,16 @@ def _prepare_resume(job: dict[str, Any], output_dir: Path, host: str, pid: int) 
 
 
 def _train(job: dict[str, Any], output_dir: Path, listener: JobListener, resume: bool) -> dict:
-    from neat.spec import RunSpec
+    from neat.engine.spec import RunSpec
 
     spec = RunSpec.from_dict(job["spec"]).validate()
     output_dir.mkdir(parents=True, exist_ok=True)
-    import neat.train  # imported here: the queue's callers never load torch
-    from neat.errors import OutOfMemoryError
-    from neat.fit import halved_micro_batch, release_memory
+    import neat.engine.train  # imported here: the queue's callers never load torch
+    from neat.engine.errors import OutOfMemoryError
+    from neat.engine.fit import halved_micro_batch, release_memory
 
     try:
-        return neat.train.run(spec, output_dir, listeners=(listener,), resume=resume) or {}
+        return neat.engine.train.run(spec, output_dir, listeners=(listener,), resume=resume) or {}
     except OutOfMemoryError as exc:
         smaller = halved_micro_batch(spec)
         if smaller is None:
@@ -128,7 +129,7 @@ def _train(job: dict[str, Any], output_dir: Path, listener: JobListener, resume:
         listener.flush()
         release_memory()
         # Go on from the last checkpoint, if any: the same effective batch takes the same steps.
-        checkpoint = latest_checkpoint_step(output_dir)
+        checkpoint = RunDir(output_dir).latest_checkpoint_step()
         store.delete_metric_points_after(job["id"], checkpoint or 0)
         store.add_event(
             job["id"],
@@ -137,7 +138,7 @@ def _train(job: dict[str, Any], output_dir: Path, listener: JobListener, resume:
             "warning",
         )
     try:
-        return neat.train.run(smaller, output_dir, listeners=(listener,), resume=True) or {}
+        return neat.engine.train.run(smaller, output_dir, listeners=(listener,), resume=True) or {}
     except OutOfMemoryError as exc:
         raise OutOfMemoryError(f"{exc}, also after retrying with {_batch_words(smaller)}") from exc
 
@@ -149,7 +150,7 @@ def _batch_words(spec) -> str:
 
 
 def _on_error(job_id: int, host: str, pid: int, exc: BaseException, listener: JobListener) -> str:
-    from neat.errors import TrainingStopped, UserError
+    from neat.engine.errors import TrainingStopped, UserError
 
     if isinstance(exc, TrainingStopped):
         if listener.stop_reason == "lost":
@@ -172,7 +173,7 @@ def _on_error(job_id: int, host: str, pid: int, exc: BaseException, listener: Jo
 
 def _out_of_memory(exc: BaseException) -> str | None:
     """The first line of an out-of-memory error anywhere in the exception chain, else None."""
-    from neat.errors import OutOfMemoryError
+    from neat.engine.errors import OutOfMemoryError
 
     seen = set()
     while exc is not None and id(exc) not in seen:

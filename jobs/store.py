@@ -19,10 +19,10 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 
 from jobs import config
-from jobs.checkpoints import latest_checkpoint_step
 from jobs.db import session
 from jobs.errors import JobNotFound, JobStateError
 from jobs.models import END_STATES, Job, JobEvent, MetricPoint, Sweep, utcnow
+from neat.engine.rundir import RunDir
 
 # status -> the statuses it may move to
 TRANSITIONS: dict[str, tuple[str, ...]] = {
@@ -53,7 +53,7 @@ def _job_dict(job: Job) -> dict[str, Any]:
     data["best_metric_value"] = _finite(job.best_metric_value)
     data["cancel_requested"] = bool(job.cancel_requested)
     data["auto_resumed"] = bool(job.auto_resumed)
-    data["checkpoint_step"] = latest_checkpoint_step(job.output_dir)
+    data["checkpoint_step"] = RunDir(job.output_dir).latest_checkpoint_step() if job.output_dir else None
     return data
 
 

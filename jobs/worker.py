@@ -36,7 +36,6 @@ log = logging.getLogger("jobs.worker")
 def recover(heartbeat_timeout: float, auto_resume: bool) -> dict[str, list[int]]:
     """Mark jobs of dead workers interrupted and, if asked, queue them again once."""
     from jobs import queue, store
-    from jobs.checkpoints import latest_checkpoint_step
     from jobs.errors import JobStateError
 
     interrupted = store.mark_stale_running_as_interrupted(heartbeat_timeout)
@@ -45,7 +44,7 @@ def recover(heartbeat_timeout: float, auto_resume: bool) -> dict[str, list[int]]
     resumed = []
     if auto_resume:
         for job in store.list_jobs(status="interrupted"):
-            if job["auto_resumed"] or latest_checkpoint_step(job["output_dir"]) is None:
+            if job["auto_resumed"] or job["checkpoint_step"] is None:
                 continue
             try:
                 store.requeue(job["id"], auto_resumed=True)
@@ -101,7 +100,7 @@ def _warm_up() -> None:
     A first import takes seconds and holds the GIL in C code, which would starve the
     heartbeat thread of the job being started and get a healthy job declared dead."""
     try:
-        import neat.train  # noqa: F401
+        import neat.engine.train  # noqa: F401
     except Exception:  # the job itself will fail with the reason
         log.exception("could not load the training engine")
     log.info("worker process %s ready", os.getpid())

@@ -10,7 +10,7 @@ import pandas as pd
 
 from app import backend
 from app.access import viewer_of
-from app.tabs.jobs import _safe_jobs, best_metric, job_choices, metrics_frame, plot_value
+from app.tabs.shared import best_metric, job_choices, metrics_frame, plot_value, safe_jobs
 
 
 def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
@@ -58,7 +58,7 @@ def final_metrics(jobs: dict[str, dict], points: dict[str, list[dict]]) -> pd.Da
         row = {"job": label, "status": job.get("status", ""), "best": best_metric(job)}
         for name, value in last.items():
             key = f"eval {name}"
-            if name in ("epoch", "runtime", "samples_per_second", "steps_per_second"):
+            if backend.is_bookkeeping(name):
                 continue
             if key not in columns:
                 columns.append(key)
@@ -93,7 +93,7 @@ def metric_choices(points: dict[str, list[dict]]) -> list[str]:
     for pts in points.values():
         frame = metrics_frame(pts)
         for name in frame[frame["split"] == "eval"]["name"].unique():
-            if name not in ("loss", "epoch", "runtime", "samples_per_second", "steps_per_second"):
+            if name != "loss" and not backend.is_bookkeeping(name):
                 key = f"eval {name}"
                 if key not in names:
                     names.append(key)
@@ -139,7 +139,7 @@ def build() -> CompareTab:
     )
 
     def refresh_choices(current, request: gr.Request):
-        jobs, _ = _safe_jobs(viewer_of(request))
+        jobs, _ = safe_jobs(viewer_of(request))
         choices = job_choices(jobs)
         valid = {v for _, v in choices}
         return gr.update(choices=choices, value=[c for c in (current or []) if c in valid])

@@ -16,9 +16,9 @@ import gradio as gr
 import numpy as np
 import pandas as pd
 
-from app import backend
+from app import backend, caches
 from app.access import viewer_of
-from app.tabs.jobs import _safe_jobs, job_choices, plot_value
+from app.tabs.shared import job_choices, plot_value, safe_jobs
 
 MAX_SINGULAR_VALUES = 64
 
@@ -163,7 +163,7 @@ def build() -> InsightTab:
     table = gr.Dataframe(label="Per module", interactive=False, elem_id="insight-table", max_height=300)
 
     def refresh_choices(current_neat=None, current_lora=None, request: gr.Request = None):
-        jobs, _ = _safe_jobs(viewer_of(request))
+        jobs, _ = safe_jobs(viewer_of(request))
         neat = job_choices(jobs, statuses=("succeeded",), method="neat")
         lora = job_choices(jobs, statuses=("succeeded",), method="lora")
         pick = lambda cur, ch: cur if cur in {v for _, v in ch} else (ch[0][1] if ch else None)  # noqa: E731
@@ -173,8 +173,6 @@ def build() -> InsightTab:
         )
 
     def run(neat_id, lora_id, progress=gr.Progress(), viewer=None):
-        from neat.insight import delta_spectrum
-
         if not neat_id:
             raise gr.Error("Choose a finished NEAT job first.")
         rows_by_job, ranks = {}, {}
@@ -190,8 +188,8 @@ def build() -> InsightTab:
             progress(0.3, desc=f"Computing the spectrum of job #{job_id}…")
             label = f"#{job_id} {(job.get('spec') or {}).get('method', {}).get('name', '')}"
             try:
-                predictor = backend.PREDICTORS.get(job["output_dir"])  # shared with the Playground
-                rows_by_job[label] = delta_spectrum(
+                predictor = caches.PREDICTORS.get(job["output_dir"])  # shared with the Playground
+                rows_by_job[label] = backend.delta_spectrum(
                     job["output_dir"], max_singular_values=MAX_SINGULAR_VALUES, predictor=predictor
                 )
             except Exception as exc:  # noqa: BLE001

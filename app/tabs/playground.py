@@ -1,7 +1,7 @@
 """Playground tab: try a finished job — classify text or images, or chat with the base model and
 the adapted one side by side — and download the adapter or a merged model.
 
-Loaded runs are cached per job in the app process (app.backend.PREDICTORS), so only the first
+Loaded runs are cached per job in the app process (app.caches.PREDICTORS), so only the first
 prediction of a job pays for loading the model.
 """
 
@@ -13,9 +13,9 @@ from pathlib import Path
 
 import gradio as gr
 
-from app import backend, config
-from app.access import viewer_of
-from app.tabs.jobs import _safe_jobs, job_choices
+from app import backend, caches, config
+from app.access import no_remote_code_here, viewer_of
+from app.tabs.shared import job_choices, safe_jobs
 
 
 def _finished_job(job_id, viewer=None) -> dict:
@@ -35,7 +35,7 @@ def _finished_job(job_id, viewer=None) -> dict:
 def load_predictor(job_id, viewer=None):
     job = _finished_job(job_id, viewer)
     try:
-        return backend.PREDICTORS.get(job["output_dir"]), job
+        return caches.PREDICTORS.get(job["output_dir"]), job
     except Exception as exc:  # noqa: BLE001 - shown to the user as a toast and in the status line
         raise gr.Error(f"Could not load job #{job_id}: {backend.user_message(exc)}") from exc
 
@@ -156,7 +156,7 @@ def build() -> PlaygroundTab:
     )
 
     def refresh_choices(current=None, request: gr.Request = None):
-        jobs, _ = _safe_jobs(viewer_of(request))
+        jobs, _ = safe_jobs(viewer_of(request))
         choices = job_choices(jobs, statuses=("succeeded",))
         valid = {v for _, v in choices}
         return gr.update(choices=choices, value=current if current in valid else None)
@@ -219,19 +219,11 @@ def build() -> PlaygroundTab:
     def build_zip(kind):
         def handler(job_id, current, request: gr.Request, progress=gr.Progress()):
             job = _finished_job(job_id, viewer_of(request))
-            from neat import export
-
             if kind == "merged" and ((job.get("spec") or {}).get("model") or {}).get("trust_remote_code"):
-                from app.access import no_remote_code_here
-
                 raise gr.Error(str(no_remote_code_here()))  # merging loads the model here
             progress(0.1, desc=f"Building the {kind} zip…")
             try:
-                built = (
-                    export.adapter_zip(job["output_dir"])
-                    if kind == "adapter"
-                    else export.merged_zip(job["output_dir"])
-                )
+                built = backend.export_zip(kind, job["output_dir"])
             except Exception as exc:  # noqa: BLE001
                 raise gr.Error(f"Could not build the {kind} zip: {backend.user_message(exc)}") from exc
             staged = stage_for_download(built, job_id)

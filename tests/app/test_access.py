@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from app import access, backend, form, paths
+from app import access, backend, caches, paths
 from app.login import Authenticator, LoginThrottle
-from app.tabs import jobs as jobs_tab
-from app.tabs import train
+from app.tabs import jobs_tab, train
+from app.tabs.train import assistants, form, start
 from app.uploads import store_upload
-from neat.spec import RunSpec
+from neat.engine.spec import RunSpec
 
 
 @pytest.fixture
@@ -57,14 +57,14 @@ def _same_answer(a: str, b: str, path_a, path_b) -> None:
 
 
 def test_dataset_field_reads_only_allowed_folders_and_answers_alike(neat_home, tiny_model, folders):
-    ok = train.dataset_summary(_values(tiny_model, data_ref=str(folders["open"] / "reviews.csv")))
+    ok = assistants.dataset_summary(_values(tiny_model, data_ref=str(folders["open"] / "reviews.csv")))
     assert ok["rows"] == 40
     answers = []
     for path in (folders["secret"], folders["missing"]):
         with pytest.raises(Exception) as caught:
-            train.dataset_summary(_values(tiny_model, data_ref=str(path)))
+            assistants.dataset_summary(_values(tiny_model, data_ref=str(path)))
         answers.append(str(caught.value))
-        _, errors = train.check_data(_values(tiny_model, data_ref=str(path)))
+        _, errors = assistants.check_data(_values(tiny_model, data_ref=str(path)))
         assert [e.field for e in errors] == ["dataset.source"] and paths.REFUSED in errors[0].message
     _same_answer(*answers, folders["secret"], folders["missing"])
     assert "salary" not in answers[0]
@@ -93,15 +93,15 @@ def test_validation_file_and_stored_upload_fields_are_checked(neat_home, tiny_mo
     base = _values(tiny_model, data_ref=str(folders["open"] / "reviews.csv"))
     answers = []
     for path in (folders["secret"], folders["missing"]):
-        _, errors = train.check_data({**base, "validation_source": str(path)})
+        _, errors = assistants.check_data({**base, "validation_source": str(path)})
         assert [e.field for e in errors] == ["dataset.validation_source"]
         answers.append(errors[0].message)
     _same_answer(*answers, folders["secret"], folders["missing"])
     # the stored-upload box is read-only in the page, but a request can carry any value
     forged = {**base, "data_kind": form.DATA_UPLOAD, "data_upload": str(folders["secret"])}
-    _, errors = train.check_data(forged)
+    _, errors = assistants.check_data(forged)
     assert paths.REFUSED in errors[0].message
-    result = train.start(forged)
+    result = start.start(forged)
     assert result.job_ids == [] and any(paths.REFUSED in e.message for e in result.errors)
     assert backend.list_jobs() == []
 
@@ -110,21 +110,21 @@ def test_model_folder_field_answers_alike_and_hub_ids_pass(neat_home, tiny_model
     private_model = folders["private"] / "model"
     private_model.mkdir()
     (private_model / "config.json").write_text("{}")
-    a = train.check_model_ref(str(private_model))
-    b = train.check_model_ref(str(folders["private"] / "no-model"))
+    a = assistants.check_model_ref(str(private_model))
+    b = assistants.check_model_ref(str(folders["private"] / "no-model"))
     _same_answer(a[0].message, b[0].message, private_model, folders["private"] / "no-model")
-    assert train.suggest_task_for_model(str(private_model)) is None  # its config.json is not read
-    assert train.check_model_ref("prajjwal1/bert-tiny") == []  # a hub id is not a path
+    assert assistants.suggest_task_for_model(str(private_model)) is None  # its config.json is not read
+    assert assistants.check_model_ref("prajjwal1/bert-tiny") == []  # a hub id is not a path
     assert paths.check_ref("imdb", "dataset.source", "dataset", builtin=True) == []
     assert paths.check_ref("rotten_tomatoes", "dataset.source", "dataset", builtin=True) == []
     empty = folders["open"] / "empty-model"
     empty.mkdir()
-    assert "no config.json" in train.check_model_ref(str(empty))[0].message
+    assert "no config.json" in assistants.check_model_ref(str(empty))[0].message
 
 
 def test_cli_is_not_restricted(neat_home, folders, capsys):
     """The command line runs as its local user: the same private file reads fine there."""
-    from neat.data import load_raw
+    from neat.engine.data import load_raw
 
     assert len(load_raw(str(folders["secret"]))) == 2
 
@@ -135,7 +135,7 @@ def test_cli_is_not_restricted(neat_home, folders, capsys):
 def test_remote_code_is_refused_unless_the_operator_allows_it(neat_home, tiny_model, folders, monkeypatch):
     monkeypatch.delenv(access.REMOTE_CODE_ENV, raising=False)
     values = _values(tiny_model, data_ref=str(folders["open"] / "reviews.csv"), trust_remote_code=True)
-    result = train.start(values)
+    result = start.start(values)
     assert result.job_ids == [] and backend.list_jobs() == []
     [refusal] = [e for e in result.errors if e.field == "model.trust_remote_code"]
     assert access.REMOTE_CODE_FLAG in refusal.message and access.REMOTE_CODE_ENV in refusal.message
@@ -145,9 +145,9 @@ def test_remote_code_is_refused_unless_the_operator_allows_it(neat_home, tiny_mo
 
     monkeypatch.setenv(access.REMOTE_CODE_ENV, "1")
     uploaded = store_upload(_zip_of(tiny_model, folders["private"] / "m.zip"), "m.zip")
-    result = train.start({**values, "model_path": str(uploaded)})
+    result = start.start({**values, "model_path": str(uploaded)})
     assert any("uploaded" in e.message for e in result.errors) and backend.list_jobs() == []
-    result = train.start(values)
+    result = start.start(values)
     assert result.errors == [] and len(result.job_ids) == 1
 
 
@@ -176,7 +176,7 @@ def test_the_app_never_describes_or_loads_remote_code(neat_home, tiny_model, fol
     spec.model.trust_remote_code = True
     spec.save(run / "spec.yaml")
     with pytest.raises(access.RemoteCodeRefused):
-        backend.PredictorCache().get(run)
+        caches.PredictorCache().get(run)
 
 
 def _zip_of(folder: Path, dest: Path) -> Path:
@@ -196,8 +196,8 @@ def test_two_accounts_cannot_see_or_touch_each_others_jobs(neat_home, tiny_model
     monkeypatch.setenv("NEAT_ADMINS", "root")
     alice, bob, root = (access.Viewer(n, admin=n in access.admins()) for n in ("alice", "bob", "root"))
     values = _values(tiny_model, data_ref=str(folders["open"] / "reviews.csv"))
-    [a_job] = train.start(values, alice).job_ids
-    [b_job] = train.start({**values, "name": "bobs"}, bob).job_ids
+    [a_job] = start.start(values, alice).job_ids
+    [b_job] = start.start({**values, "name": "bobs"}, bob).job_ids
     assert [j["id"] for j in backend.list_jobs(alice)] == [a_job]
     assert [j["id"] for j in backend.list_jobs(bob)] == [b_job]
     assert {j["id"] for j in backend.list_jobs(root)} == {a_job, b_job}
@@ -228,7 +228,7 @@ def test_two_accounts_cannot_see_or_touch_each_others_jobs(neat_home, tiny_model
 def test_without_login_there_is_one_implicit_user(neat_home, tiny_model, folders, monkeypatch):
     monkeypatch.delenv("NEAT_AUTH", raising=False)
     values = _values(tiny_model, data_ref=str(folders["open"] / "reviews.csv"))
-    [job] = train.start(values).job_ids
+    [job] = start.start(values).job_ids
     viewer = access.viewer_of(None)
     assert viewer.sees_all and [j["id"] for j in backend.list_jobs(viewer)] == [job]
     assert backend.get_job(job)["owner"] is None

@@ -11,7 +11,7 @@ import json
 import httpx
 import pytest
 
-from app.form import DATA_OTHER, FORM_DEFAULTS, FORM_KEYS, MODEL_OTHER
+from app.tabs.train.form import DATA_OTHER, FORM_DEFAULTS, FORM_KEYS, MODEL_OTHER
 from tests.e2e.conftest import AppProcess
 from tests.tiny_runs import sentiment_csv, tiny_bert_folder
 

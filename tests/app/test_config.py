@@ -71,7 +71,8 @@ def test_worker_problem_is_reported_only_when_jobs_wait(monkeypatch):
     from app import backend
 
     worker = app_main.WorkerProcess()
-    monkeypatch.setattr(backend, "worker_problem", worker.problem)
+    monkeypatch.setattr(backend, "_worker_problem", None)  # restored after the test
+    backend.watch_worker(worker.problem)
     queued = [{"id": 1, "status": "queued"}]
     assert "--no-worker" in backend.worker_notice(queued)
     assert backend.worker_notice([{"id": 1, "status": "succeeded"}]) == ""

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from app import form
-from app.form import FORM_DEFAULTS, apply_preset, form_to_spec, spec_to_form, validate_form
-from neat.spec import RunSpec, example_spec
+from app.tabs.train import form
+from app.tabs.train.form import FORM_DEFAULTS, apply_preset, form_to_spec, spec_to_form, validate_form
+from neat.engine.spec import RunSpec, example_spec
 
 
 def test_defaults_make_a_valid_spec_at_neat_own_defaults():
@@ -15,7 +15,7 @@ def test_defaults_make_a_valid_spec_at_neat_own_defaults():
     assert spec.model.name_or_path == "embedded:minilm"
     assert spec.dataset.source == "rotten_tomatoes"
     assert spec.method.name == "neat" and spec.method.r == 8 and spec.method.depth == 0
-    from neat.defaults import method_defaults
+    from neat.engine.defaults import method_defaults
 
     neat = method_defaults("classification", "neat")
     assert spec.training.learning_rate == pytest.approx(neat["training"]["learning_rate"])
@@ -153,7 +153,7 @@ def test_lora_twin_and_equal_budget_rank():
     assert twin.method.name == "lora" and twin.method.r == 10 and twin.method.depth == 0
     assert twin.name != spec.name and twin.dataset == spec.dataset and twin.model == spec.model
     # each method at its own defaults: the twin does not inherit NEAT's learning rate
-    from neat.defaults import method_defaults
+    from neat.engine.defaults import method_defaults
 
     lora_lr = method_defaults(spec.task, "lora")["training"]["learning_rate"]
     assert twin.training.learning_rate == lora_lr != spec.training.learning_rate

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gradio as gr
 import pytest
 
-from app import backend
+from app import backend, caches
 from app.tabs import playground
 
 
@@ -51,7 +51,7 @@ def test_only_finished_jobs_load(monkeypatch):
         playground.load_predictor(None)
     loaded = []
     monkeypatch.setattr(
-        backend, "PREDICTORS", backend.PredictorCache(loader=lambda d: loaded.append(d) or FakeChat())
+        caches, "PREDICTORS", caches.PredictorCache(loader=lambda d: loaded.append(d) or FakeChat())
     )
     predictor, job = playground.load_predictor("2")
     assert job["id"] == 2 and isinstance(predictor, FakeChat) and loaded == ["/runs/2"]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from app import backend, form
-from app.tabs import train
+from app import backend, caches
+from app.tabs.train import assistants, form, start
 from app.uploads import store_upload
-from neat.spec import RunSpec
+from neat.engine.spec import RunSpec
 
 
 def _values(tiny_model, data_path, **extra):
@@ -27,25 +27,25 @@ def _values(tiny_model, data_path, **extra):
 
 
 def test_task_is_suggested_from_the_model(tiny_model):
-    assert train.suggest_task_for_model(str(tiny_model)) == "classification"
-    assert train.suggest_task_for_model("embedded:smollm2") == "causal-lm"
-    assert train.suggest_task_for_model("embedded:vit-tiny") == "image-classification"
-    assert train.suggest_task_for_model("some/hub-id") is None
+    assert backend.model_task(str(tiny_model)) == "classification"
+    assert backend.model_task("embedded:smollm2") == "causal-lm"
+    assert backend.model_task("embedded:vit-tiny") == "image-classification"
+    assert backend.model_task("some/hub-id") is None
 
 
 def test_model_reference_errors(tmp_path, tiny_model):
-    assert train.check_model_ref(str(tiny_model)) == []
-    assert train.check_model_ref("embedded:minilm") == []
-    assert train.check_model_ref("org/some-model") == []  # a hub id: cannot be told wrong offline
-    [missing] = train.check_model_ref(str(tmp_path / "nope"))
+    assert assistants.check_model_ref(str(tiny_model)) == []
+    assert assistants.check_model_ref("embedded:minilm") == []
+    assert assistants.check_model_ref("org/some-model") == []  # a hub id: cannot be told wrong offline
+    [missing] = assistants.check_model_ref(str(tmp_path / "nope"))
     assert missing.field == "model.name_or_path" and "not found" in missing.message
-    [no_config] = train.check_model_ref(str(tmp_path))
+    [no_config] = assistants.check_model_ref(str(tmp_path))
     assert "config.json" in no_config.message
-    assert train.check_model_ref("")[0].field == "model.name_or_path"
+    assert assistants.check_model_ref("")[0].field == "model.name_or_path"
 
 
 def test_target_modules_come_from_the_models_own_linear_layers(tiny_model):
-    summary = train.model_summary(
+    summary = assistants.model_summary(
         {**form.FORM_DEFAULTS, "model_kind": form.MODEL_OTHER, "model_path": str(tiny_model)}
     )
     assert summary["errors"] == [] and summary["task"] == "classification"
@@ -73,10 +73,10 @@ def test_budget_shows_neat_next_to_lora_at_the_same_rank(tiny_model):
         "r": 4,
         "depth": 0,
     }
-    text = train.budget_markdown(values)
+    text = assistants.budget_markdown(values)
     # 2 layers x 2 modules, hidden 32: NEAT depth 0 = 2*r*out = 256 per module; LoRA r*(in+out) = 256
     assert "NEAT (r=4, depth 0): **1,024**" in text and "LoRA at r=4: 1,024" in text
-    deeper = train.budget_markdown({**values, "depth": 1})
+    deeper = assistants.budget_markdown({**values, "depth": 1})
     assert "NEAT (r=4, depth 1): **1,152**" in deeper  # + 2*depth*r*r per module
     assert "equal budget: r=4" in text
     from transformers import AutoModelForSequenceClassification
@@ -87,16 +87,16 @@ def test_budget_shows_neat_next_to_lora_at_the_same_rank(tiny_model):
     assert counts["full"] == full and counts["head"] == 32 * 2 + 2
     assert counts["neat"] == 2 * 256  # 2 layers x 1 module
     assert "the task head adds 66" in text
-    assert "rank must be" in train.budget_markdown({**values, "r": 0})
+    assert "rank must be" in assistants.budget_markdown({**values, "r": 0})
     # the fit check's sentence sits under the counts, before anything is launched
     assert "**Fit check** — needs about " in text and "GiB of RAM" in text
 
 
 def test_dataset_preview_columns_and_mapping(tiny_model, reviews_csv):
-    summary = train.dataset_summary(_values(tiny_model, reviews_csv, col_text="text", col_label="label"))
+    summary = assistants.dataset_summary(_values(tiny_model, reviews_csv, col_text="text", col_label="label"))
     assert summary["columns"] == ["review", "sentiment"] and summary["rows"] == 40
     assert list(summary["preview"].columns) == ["review", "sentiment"]
-    mapping = train.mapped_columns(
+    mapping = assistants.mapped_columns(
         {"col_text": "text", "col_label": "label"}, summary["columns"], summary["suggest"]
     )
     assert mapping["col_text"] == "review" and mapping["col_label"] == "sentiment"
@@ -106,29 +106,29 @@ def test_dataset_preview_columns_and_mapping(tiny_model, reviews_csv):
 def test_broken_csv_is_reported_on_the_dataset_field(tiny_model, broken_csv):
     values = _values(tiny_model, broken_csv, col_text="text", col_label="label")
     with pytest.raises(Exception, match="Expected 2 fields"):
-        train.dataset_summary(values)
-    report, errors = train.check_data(values)
+        assistants.dataset_summary(values)
+    report, errors = assistants.check_data(values)
     assert report is None
     assert [e.field for e in errors] == ["dataset.source"] and "Expected 2 fields" in errors[0].message
 
 
 def test_missing_column_is_reported(tiny_model, reviews_csv):
-    report, errors = train.check_data(_values(tiny_model, reviews_csv, col_label="stars"))
+    report, errors = assistants.check_data(_values(tiny_model, reviews_csv, col_label="stars"))
     assert report is None and "stars" in errors[0].message
 
 
 def test_nothing_is_queued_when_the_form_has_errors(neat_home, tiny_model, reviews_csv):
-    result = train.start(_values(tiny_model, reviews_csv, r=0, learning_rate=3))
+    result = start.start(_values(tiny_model, reviews_csv, r=0, learning_rate=3))
     assert {e.field for e in result.errors} == {"method.r", "training.learning_rate"}
-    result = train.start(_values(tiny_model, reviews_csv, col_label="stars"))
+    result = start.start(_values(tiny_model, reviews_csv, col_label="stars"))
     assert [e.field for e in result.errors] == ["dataset.source"]
-    result = train.start(_values(tiny_model.parent / "missing-model", reviews_csv))
+    result = start.start(_values(tiny_model.parent / "missing-model", reviews_csv))
     assert [e.field for e in result.errors] == ["model.name_or_path"]
     assert backend.list_jobs() == [] and "Nothing was queued" in result.message
 
 
 def test_compare_with_lora_queues_both_at_equal_budget(neat_home, tiny_model, reviews_csv):
-    result = train.start(
+    result = start.start(
         _values(tiny_model, reviews_csv, compare_lora=True, r=4, depth=2, target_modules=["query", "value"])
     )
     assert result.errors == [] and len(result.job_ids) == 2
@@ -140,7 +140,7 @@ def test_compare_with_lora_queues_both_at_equal_budget(neat_home, tiny_model, re
     assert lora.method.r == 5
     assert lora.dataset == neat.dataset and lora.model == neat.model
     # each method at its own defaults: LoRA's learning rate is LoRA's, the rest is shared
-    from neat.defaults import method_defaults
+    from neat.engine.defaults import method_defaults
 
     lora_lr = method_defaults("classification", "lora")["training"]["learning_rate"]
     assert lora.training.learning_rate == lora_lr
@@ -153,7 +153,7 @@ def test_start_queues_the_exact_spec_in_the_real_store(neat_home, tiny_model, re
 
     stored = store_upload(reviews_csv, "reviews.csv")
     values = _values(tiny_model, stored, name="ui-test")
-    result = train.start(values)
+    result = start.start(values)
     assert result.errors == [], result.errors
     [job_id] = result.job_ids
     job = api.get_job(job_id)
@@ -166,7 +166,7 @@ def test_start_queues_the_exact_spec_in_the_real_store(neat_home, tiny_model, re
 
 def test_predictor_cache_loads_each_run_once_and_keeps_a_few(tmp_path):
     loads = []
-    cache = backend.PredictorCache(capacity=2, loader=lambda folder: loads.append(folder) or object())
+    cache = caches.PredictorCache(capacity=2, loader=lambda folder: loads.append(folder) or object())
     a, b, c = (tmp_path / n for n in "abc")
     first = cache.get(a)
     assert cache.get(a) is first and len(loads) == 1
@@ -178,7 +178,9 @@ def test_predictor_cache_loads_each_run_once_and_keeps_a_few(tmp_path):
 
 
 def test_an_untyped_model_or_dataset_is_a_hint_not_an_error():
-    summary = train.model_summary({**form.FORM_DEFAULTS, "model_kind": form.MODEL_OTHER, "model_path": ""})
+    summary = assistants.model_summary(
+        {**form.FORM_DEFAULTS, "model_kind": form.MODEL_OTHER, "model_path": ""}
+    )
     assert summary["errors"] == [] and "Type a model folder" in summary["info"]
     # Start still refuses it, next to the model field
     _, errors = form.validate_form({**form.FORM_DEFAULTS, "model_kind": form.MODEL_OTHER, "model_path": ""})
@@ -193,7 +195,7 @@ def test_yaml_shows_every_job_start_would_queue(tiny_model, reviews_csv):
     )
     spec, errors = form.validate_form(values)
     assert errors == []
-    text = train.specs_yaml(train.runs_for(values, spec))
+    text = start.specs_yaml(start.runs_for(values, spec))
     docs = [RunSpec.from_dict(d) for d in yaml.safe_load_all(text)]
     assert [d.method.name for d in docs] == ["neat", "lora"] and docs[0] == spec and docs[1].method.r == 5
-    assert train.specs_yaml([spec]) == spec.to_yaml()
+    assert start.specs_yaml([spec]) == spec.to_yaml()

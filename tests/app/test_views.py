@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from app.tabs import compare, insight, jobs
-from neat.spec import example_spec
+from app.tabs import compare, insight, jobs_tab, shared
+from neat.engine.spec import example_spec
 
 
 def _job(job_id, status="running", method="neat", r=8, **extra):
@@ -43,8 +43,8 @@ def _points():
 
 
 def test_jobs_table_shows_status_progress_eta_and_best_metric():
-    frame = jobs.jobs_frame([_job(1, "succeeded"), _job(2)])
-    assert list(frame.columns) == jobs.TABLE_COLUMNS
+    frame = jobs_tab.jobs_frame([_job(1, "succeeded"), _job(2)])
+    assert list(frame.columns) == jobs_tab.TABLE_COLUMNS
     assert list(frame["id"]) == [2, 1]  # newest first
     running = frame.iloc[0]
     assert "running" in running["status"] and running["progress"] == "50%" and running["ETA"] == "1m 15s"
@@ -57,34 +57,34 @@ def test_jobs_table_shows_status_progress_eta_and_best_metric():
     "seconds, text", [(None, ""), (5.2, "5s"), (75, "1m 15s"), (7300, "2h 01m"), (-3, "0s")]
 )
 def test_fmt_eta(seconds, text):
-    assert jobs.fmt_eta(seconds) == text
+    assert jobs_tab.fmt_eta(seconds) == text
 
 
 def test_job_choices_filter_by_status_and_method():
     all_jobs = [_job(1, "succeeded"), _job(2, "succeeded", method="lora"), _job(3, "failed")]
-    assert [v for _, v in jobs.job_choices(all_jobs)] == ["3", "2", "1"]
-    assert [v for _, v in jobs.job_choices(all_jobs, statuses=("succeeded",))] == ["2", "1"]
-    assert [v for _, v in jobs.job_choices(all_jobs, statuses=("succeeded",), method="lora")] == ["2"]
+    assert [v for _, v in shared.job_choices(all_jobs)] == ["3", "2", "1"]
+    assert [v for _, v in shared.job_choices(all_jobs, statuses=("succeeded",))] == ["2", "1"]
+    assert [v for _, v in shared.job_choices(all_jobs, statuses=("succeeded",), method="lora")] == ["2"]
 
 
 def test_curves_put_train_and_eval_loss_on_one_chart():
-    c = jobs.curves(_points(), "step")
+    c = jobs_tab.curves(_points(), "step")
     assert set(c["loss"]["series"]) == {"train loss", "eval loss"}
     assert len(c["loss"]) == 6  # the final evaluation is not a point on the curve
     assert set(c["metrics"]["series"]) == {"accuracy"}
     assert list(c["lr"]["x"]) == [5.0, 10.0, 15.0, 20.0]
-    by_epoch = jobs.curves(_points(), "epoch")
+    by_epoch = jobs_tab.curves(_points(), "epoch")
     assert by_epoch["loss"]["x"].max() == pytest.approx(1.0)
 
 
 def test_empty_curves_give_no_plot_value():
-    c = jobs.curves([], "step")
+    c = jobs_tab.curves([], "step")
     assert all(frame.empty for frame in c.values())
-    assert jobs.plot_value(c["loss"]) is None
+    assert shared.plot_value(c["loss"]) is None
 
 
 def test_job_summary_shows_the_failure_reason():
-    text = jobs.job_summary({**_job(4, "failed"), "error": "label column 'x' not found"})
+    text = jobs_tab.job_summary({**_job(4, "failed"), "error": "label column 'x' not found"})
     assert "failed" in text and "label column 'x' not found" in text
 
 
@@ -151,14 +151,14 @@ def test_insight_frames():
 
 def test_job_actions_say_what_happened(neat_home):
     from jobs import api
-    from neat.spec import example_spec
+    from neat.engine.spec import example_spec
 
     job_id = api.submit(example_spec("classification"))  # real store and queue, no worker
-    assert jobs.run_action("cancel", str(job_id)) == f"Cancel requested for job #{job_id}."
+    assert jobs_tab.run_action("cancel", str(job_id)) == f"Cancel requested for job #{job_id}."
     assert api.get_job(job_id)["status"] == "cancelled"
-    assert jobs.run_action("resume", str(job_id)).startswith("✗ ")  # no checkpoint to resume from
+    assert jobs_tab.run_action("resume", str(job_id)).startswith("✗ ")  # no checkpoint to resume from
     new_id = max(j["id"] for j in api.list_jobs()) + 1
-    assert jobs.run_action("retry", str(job_id)) == f"Retrying job #{job_id} as new job #{new_id}."
-    assert jobs.run_action("delete", str(job_id)) == f"Deleted job #{job_id}."
+    assert jobs_tab.run_action("retry", str(job_id)) == f"Retrying job #{job_id} as new job #{new_id}."
+    assert jobs_tab.run_action("delete", str(job_id)) == f"Deleted job #{job_id}."
     assert [j["id"] for j in api.list_jobs()] == [new_id]
-    assert jobs.run_action("cancel", None) == "Select a job first."
+    assert jobs_tab.run_action("cancel", None) == "Select a job first."

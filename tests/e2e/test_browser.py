@@ -73,7 +73,7 @@ def _wait_status(store, job_id, statuses, timeout=JOB_TIMEOUT_MS / 1000):
 
 
 def _spec(tiny_model, csv_path, **training):
-    from app import form
+    from app.tabs.train import form
 
     values = {
         **form.FORM_DEFAULTS,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from neat.spec import ColumnMap, DataSpec, MethodSpec, ModelSpec, RunSpec, TrainingSpec
+from neat.engine.spec import ColumnMap, DataSpec, MethodSpec, ModelSpec, RunSpec, TrainingSpec
 from tests import tiny_runs
 
 REPO = Path(__file__).resolve().parents[2]

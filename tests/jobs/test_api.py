@@ -13,7 +13,7 @@ import pytest
 
 from jobs import api, queue, store
 from jobs.errors import JobNotFound, JobStateError
-from neat.errors import SpecError, UserError
+from neat.engine.errors import SpecError, UserError
 
 
 def test_submit_validates_and_enqueues(jobs_home: Path, make_spec):

@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 
 from jobs import api
-from jobs.checkpoints import logged_points
 from jobs.runner import disk_full
-from neat.progress import MetricsFile
+from neat.engine.progress import MetricsFile
+from neat.engine.rundir import RunDir
 from tests.jobs.conftest import REPO, wait_until
 
 
@@ -143,8 +143,8 @@ def test_metrics_readers_tolerate_a_cut_last_line(tmp_path):
         for s in (1, 2, 3)
     ]
     path.write_text("\n".join(good) + '\n{"step": 4, "epoch": 0.4, "spl')  # the disk filled mid-line
-    assert [p["step"] for p in logged_points(tmp_path, 10)] == [1, 2, 3]
-    resumed = MetricsFile(path, keep_up_to_step=2)
+    assert [p["step"] for p in RunDir(tmp_path).metric_points(10)] == [1, 2, 3]
+    resumed = MetricsFile(RunDir(tmp_path), keep_up_to_step=2)
     resumed.on_event({"kind": "log", "step": 3, "epoch": 0.3, "split": "train", "metrics": {"loss": 0.3}})
     records = [json.loads(line) for line in path.read_text().splitlines()]
     assert [r["step"] for r in records] == [1, 2, 3]

@@ -6,10 +6,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from app.tabs.jobs import fmt_eta, jobs_frame
+from app.tabs.jobs_tab import fmt_eta, jobs_frame
 from jobs import store
 from jobs.listener import JobListener
-from neat.train import run
+from neat.engine.train import run
 from tests.tiny_runs import classification_spec
 
 HOST, PID = "test-host", 4242

@@ -33,7 +33,7 @@ def minilm_tokenizer():
     """The embedded MiniLM tokenizer (a real WordPiece tokenizer, loads in well under a second)."""
     from transformers import AutoTokenizer
 
-    from neat.assets import resolve_model_path
+    from neat.engine.assets import resolve_model_path
 
     folder, _ = resolve_model_path("embedded:minilm")
     return AutoTokenizer.from_pretrained(folder)

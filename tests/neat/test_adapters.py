@@ -11,10 +11,9 @@ from transformers import AutoModelForCausalLM, AutoModelForSequenceClassificatio
 from transformers.pytorch_utils import Conv1D
 
 from neat.layer import NeatLinear
-from neat.model import (
+from neat.tuner import (
     NeatConfig,
     count_adapter_params,
-    count_trainable_parameters,
     default_target_modules,
     get_neat_model,
     list_linear_modules,
@@ -93,6 +92,10 @@ def test_merge_then_unmerge_restores_w0_bit_exactly(kind):
     for m, w in zip(layers, originals):
         assert torch.equal(m.get_base_layer().weight, w)
     assert rel_err(logits(model, inputs), unmerged) <= 1e-6
+
+
+def _trainable(model) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
 def test_merge_and_unload_gives_plain_model_that_reloads(tmp_path):
@@ -300,13 +303,13 @@ def test_default_targets_and_parameter_accounting(kind):
     assert targets == TARGETS[kind]
     modules = list_linear_modules(base)
     counts = count_adapter_params(modules, targets, r=4, depth=2)
-    head_before = count_trainable_parameters(base)  # sanity: base is fully trainable
+    head_before = _trainable(base)  # sanity: base is fully trainable
     assert head_before > counts["neat"]
     model = get_neat_model(base, NeatConfig(r=4, depth=2, target_modules=targets))
     adapter_params = sum(p.numel() for n, p in model.named_parameters() if p.requires_grad and "peanut_" in n)
     assert adapter_params == counts["neat"]
     lora = get_peft_model(BUILDERS[kind](), __import__("peft").LoraConfig(r=4, target_modules=targets))
-    assert count_trainable_parameters(lora) == counts["lora"]
+    assert _trainable(lora) == counts["lora"]
 
 
 def test_bert_loads_into_sequence_classification_roundtrip(tmp_path):

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from neat import assets
-from neat.errors import DatasetError, ModelLoadError
-from neat.spec import BUILTIN_DATASETS, EMBEDDED_MODELS
+from neat.engine import assets
+from neat.engine.errors import DatasetError, ModelLoadError
+from neat.engine.spec import EMBEDDED_MODELS
 
 
 def test_neat_home_follows_env_and_is_created(tmp_path, monkeypatch):
@@ -162,9 +162,6 @@ def test_descriptions_cover_the_spec_names():
     models = assets.describe_embedded_models()
     assert set(models) == set(EMBEDDED_MODELS)
     assert all(m["available"] for m in models.values())  # the asset packages are installed here
-    data = assets.describe_builtin_datasets()
-    assert set(data) == set(BUILTIN_DATASETS)
-    assert data["digits"]["task"] == "image-classification" and data["digits"]["rows"] == 1797
 
 
 @pytest.mark.slow

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from neat.spec import ColumnMap
-from neat.train import greater_is_better, run
+from neat.engine.metrics import greater_is_better
+from neat.engine.spec import ColumnMap
+from neat.engine.train import run
 from tests.tiny_runs import Recorder, classification_spec, sentiment_csv, tiny_bert_folder
 
 

@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from neat.data import load_images, load_raw, load_splits, split_indices
-from neat.data_check import check_dataset, preview, suggest_columns, suggest_task
-from neat.errors import DatasetError
-from neat.spec import ColumnMap, DataSpec, RunSpec, TrainingSpec
+from neat.engine.data import load_images, load_raw, load_splits, split_indices
+from neat.engine.data_check import check_dataset, preview, suggest_columns, suggest_task
+from neat.engine.errors import DatasetError
+from neat.engine.spec import ColumnMap, DataSpec, RunSpec, TrainingSpec
 
 ROWS = [
     {"text": "a great film", "label": "pos"},

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from neat.defaults import METHOD_DEFAULTS, method_defaults, with_method_defaults
+from neat.engine.attach import attach_method
+from neat.engine.defaults import METHOD_DEFAULTS, method_defaults, with_method_defaults
+from neat.engine.spec import NEAT_INITS, RunSpec, example_spec
 from neat.layer import NeatLinear
-from neat.methods import attach_method
-from neat.spec import NEAT_INITS, RunSpec, example_spec
 from tests.neat.tiny_models import BUILDERS
 
 REPO = Path(__file__).resolve().parents[2]

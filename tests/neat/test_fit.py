@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from neat import fit
-from neat.spec import MethodSpec, ModelSpec, RunSpec, TrainingSpec
+from neat.engine import fit
+from neat.engine.spec import MethodSpec, ModelSpec, RunSpec, TrainingSpec
 
 
 def _spec(method="neat", batch=16, length=128, precision="fp32", **training) -> RunSpec:

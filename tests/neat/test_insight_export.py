@@ -18,10 +18,11 @@ from transformers import (
     AutoTokenizer,
 )
 
-from neat.errors import ModelLoadError
-from neat.export import adapter_zip, merged_dir, merged_zip
-from neat.inference import Predictor, read_spec, seeded_base_model
-from neat.insight import delta_spectrum, layer_index, layer_norms
+from neat.engine.errors import ModelLoadError
+from neat.engine.export import adapter_zip, merged_dir, merged_zip
+from neat.engine.inference import Predictor, seeded_base_model
+from neat.engine.insight import delta_spectrum, layer_index
+from neat.engine.rundir import RunDir
 from neat.layer import NeatLinear
 from tests.neat.test_inference import make_run
 
@@ -132,25 +133,13 @@ def test_chat_spectrum_parses_llama_layers(runs):
     assert q["shape"] == [32, 32] and v["shape"] == [16, 32]  # 2 KV heads of 8: v is (16 x 32)
 
 
-def test_layer_index_and_layer_norms():
+def test_layer_index():
     assert layer_index("bert.encoder.layer.3.attention.self.query") == 3
     assert layer_index("model.layers.12.self_attn.q_proj") == 12
     assert layer_index("transformer.h.5.attn.c_attn") == 5
     assert layer_index("vit.encoder.blocks.0.attn.qkv") == 0
     assert layer_index("classifier") is None
     assert layer_index("model.header.3.x") is None
-    spectrum = [
-        {"module": "m.layer.1.value", "layer": 1, "fro_norm": 0.5},
-        {"module": "m.pooler.dense", "layer": None, "fro_norm": 0.1},
-        {"module": "m.layer.0.query", "layer": 0, "fro_norm": 2.0},
-        {"module": "m.layer.1.query", "layer": 1, "fro_norm": 1.0},
-    ]
-    assert layer_norms(spectrum) == [
-        (0, "query", 2.0),
-        (1, "query", 1.0),
-        (1, "value", 0.5),
-        (None, "dense", 0.1),
-    ]
 
 
 # -- export: adapter zip -----------------------------------------------------------------------
@@ -163,7 +152,7 @@ def test_adapter_zip_loads_with_stock_peft(runs, tmp_path):
         archive.extractall(tmp_path / "unzipped")
     assert {"adapter_config.json", "adapter_model.safetensors", "tokenizer_config.json"} <= names
 
-    spec = read_spec(run)
+    spec = RunDir(run).read_spec()
     base = seeded_base_model(spec, ["negative", "positive"], False)
     stock = PeftModel.from_pretrained(base, str(tmp_path / "unzipped")).eval()  # PEFT's own PEANuT layers
     assert not any(isinstance(m, NeatLinear) for m in stock.modules())
@@ -223,7 +212,7 @@ def test_merged_weights_minus_base_equal_the_spectrum(runs):
     run = runs("classification", "neat", depth=1)
     spectrum = delta_spectrum(run)
     merged = load_file(merged_dir(run) / "model.safetensors")
-    base = load_file(Path(read_spec(run).model.name_or_path) / "model.safetensors")
+    base = load_file(Path(RunDir(run).read_spec().model.name_or_path) / "model.safetensors")
     for entry in spectrum:
         key = f"{entry['module']}.weight"
         assert (merged[key] - base[key]).norm().item() == pytest.approx(entry["fro_norm"], rel=1e-4)
@@ -251,7 +240,7 @@ def test_exports_of_an_unfinished_run_are_user_errors(tmp_path):
 
 
 def test_w0_alignment_separates_updates_along_w0_from_random_ones():
-    from neat.insight import w0_alignment
+    from neat.engine.insight import w0_alignment
 
     torch.manual_seed(0)
     w0 = torch.randn(64, 48)

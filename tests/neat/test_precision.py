@@ -7,10 +7,10 @@ import json
 import pytest
 import torch
 
-from neat import precision as precisions
-from neat.inference import Predictor, load_run_model
-from neat.model import NeatConfig, get_neat_model
-from neat.train import run
+from neat.engine import precision as precisions
+from neat.engine.inference import Predictor, load_run_model
+from neat.engine.train import run
+from neat.tuner import NeatConfig, get_neat_model
 from tests.neat.test_inference import make_run
 from tests.neat.tiny_models import model_inputs, tiny_bert
 from tests.tiny_runs import classification_spec, sentiment_csv, tiny_bert_folder
@@ -123,7 +123,7 @@ def test_playground_answers_in_bf16_close_to_fp32(tmp_path):
 
 
 def test_answers_go_to_a_gpu_no_job_trains_on(monkeypatch):
-    from neat.inference import choose_device
+    from neat.engine.inference import choose_device
 
     if not torch.cuda.is_available():
         assert choose_device({"0"}) == (torch.device("cpu"), None)  # no note: nothing to explain

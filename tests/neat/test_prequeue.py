@@ -1,4 +1,4 @@
-"""The pre-queue check (neat/prequeue.py) on tiny real models and real files: every way a run
+"""The pre-queue check (neat/engine/prequeue.py) on tiny real models and real files: every way a run
 would fail late or train something else than asked is refused before anything is queued."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from neat.prequeue import check_run
-from neat.spec import ColumnMap, DataSpec, MethodSpec, ModelSpec, RunSpec, TrainingSpec
+from neat.engine.prequeue import check_run
+from neat.engine.spec import ColumnMap, DataSpec, MethodSpec, ModelSpec, RunSpec, TrainingSpec
 from tests.tiny_runs import (
     chat_jsonl,
     classification_spec,
@@ -74,8 +74,8 @@ def test_model_folder_without_config_and_with_a_broken_config(tmp_path, csv):
 
 
 def test_the_engine_says_the_same_about_a_folder_without_config(tmp_path, csv):
-    from neat.errors import ModelLoadError
-    from neat.loading import load_processor
+    from neat.engine.errors import ModelLoadError
+    from neat.engine.loading import load_processor
 
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -162,7 +162,7 @@ def test_chat_template_must_leave_room_for_responses(llama, tmp_path):
 
 
 def test_neat_train_check_runs_it(bert, csv, tmp_path, capsys):
-    from neat.train import main
+    from neat.engine.train import main
 
     spec = classification_spec(bert, csv)
     spec.method.target_modules = ["qeury"]

@@ -13,9 +13,9 @@ import yaml
 from peft import PeftModel
 from transformers import AutoModelForSequenceClassification
 
-from neat.errors import DatasetError, SpecError, TrainingStopped
-from neat.spec import ColumnMap, DataSpec, MethodSpec, ModelSpec, RunSpec, TrainingSpec, example_spec
-from neat.train import run
+from neat.engine.errors import DatasetError, SpecError, TrainingStopped
+from neat.engine.spec import ColumnMap, DataSpec, MethodSpec, ModelSpec, RunSpec, TrainingSpec, example_spec
+from neat.engine.train import run
 from tests.tiny_runs import (
     Recorder,
     chat_jsonl,
@@ -103,6 +103,21 @@ def test_float_labels_mean_regression(tmp_path, bert_dir):
     assert json.loads((tmp_path / "run" / "labels.json").read_text()) == {"regression": True}
 
 
+def test_metric_for_best_mse_keeps_the_lowest_error(tmp_path, bert_dir):
+    path = tmp_path / "scores.csv"
+    path.write_text(
+        "text,score\n" + "\n".join(f"item {i} is {'good' * (i % 3)},{(i % 5) / 4 + 0.1}" for i in range(60))
+    )
+    spec = classification_spec(bert_dir, path, max_steps=12, eval_steps=3)
+    spec.dataset.columns = ColumnMap(text="text", label="score")
+    spec.training.metric_for_best = "mse"
+    summary = run(spec, tmp_path / "run")
+    lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+    errors = [p["metrics"]["mse"] for p in map(json.loads, lines) if p["split"] == "eval"]
+    assert len(errors) == 4
+    assert summary["best_metric"] == pytest.approx(min(errors))
+
+
 def test_full_fine_tuning_saves_a_whole_model(tmp_path, bert_dir, csv):
     spec = classification_spec(bert_dir, csv, max_steps=4, eval_steps=2)
     spec.method = MethodSpec("full")
@@ -113,8 +128,8 @@ def test_full_fine_tuning_saves_a_whole_model(tmp_path, bert_dir, csv):
 
 @pytest.mark.parametrize("template", [True, False])
 def test_causal_lm_sft_masks_the_prompt_and_reports_perplexity(tmp_path, template):
-    from neat.loading import load_processor
-    from neat.tasks import encode_conversation
+    from neat.engine.loading import load_processor
+    from neat.engine.tasks import encode_conversation
 
     model_dir = tiny_llama_folder(tmp_path / "llama", chat_template=template)
     data = chat_jsonl(tmp_path / "chat.jsonl")
@@ -161,8 +176,8 @@ def test_chat_messages_column(tmp_path, llama_dir):
         training=TrainingSpec(max_steps=8, batch_size=4, eval_steps=8, logging_steps=1, learning_rate=2e-2),
     )
     # both assistant turns are trained on, neither user turn
-    from neat.loading import load_processor
-    from neat.tasks import encode_conversation
+    from neat.engine.loading import load_processor
+    from neat.engine.tasks import encode_conversation
 
     tokenizer = load_processor(spec)
     encoded = encode_conversation(tokenizer, conv, 64)
@@ -183,8 +198,8 @@ def test_image_classification_on_digits_with_embedded_vit(tmp_path, monkeypatch)
     labels = json.loads((tmp_path / "run" / "labels.json").read_text())["labels"]
     assert labels == [str(i) for i in range(10)]
     # the Playground's answers on the validation images give the accuracy the run reported
-    from neat.data import load_splits
-    from neat.inference import Predictor
+    from neat.engine.data import load_splits
+    from neat.engine.inference import Predictor
 
     predictor = Predictor.load(tmp_path / "run")
     _, validation = load_splits(spec)
@@ -275,7 +290,7 @@ def test_unknown_model_folder_fails_with_a_clear_message(tmp_path, csv):
 
 
 def test_simulated_out_of_memory_becomes_a_user_error(tmp_path, bert_dir, csv, monkeypatch):
-    from neat.errors import OutOfMemoryError
+    from neat.engine.errors import OutOfMemoryError
 
     monkeypatch.setenv("NEAT_SIMULATE_OOM_AT_STEP", "3")
     with pytest.raises(OutOfMemoryError, match="out of memory"):

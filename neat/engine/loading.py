@@ -13,8 +13,8 @@ from transformers import (
     AutoTokenizer,
 )
 
-from neat.assets import resolve_model_path
-from neat.errors import ModelLoadError
+from neat.engine.assets import resolve_model_path
+from neat.engine.errors import ModelLoadError
 
 AUTO_MODEL = {
     "classification": AutoModelForSequenceClassification,
@@ -36,9 +36,10 @@ def require_config(name: str, path: str, gguf_file: str | None = None) -> None:
         )
 
 
-def _resolved(spec) -> tuple[str, dict]:
+def _resolved(spec, need_config: bool = True) -> tuple[str, dict]:
     path, extra = resolve_model_path(spec.model.name_or_path, spec.model.gguf_file)
-    require_config(spec.model.name_or_path, path, spec.model.gguf_file)
+    if need_config:
+        require_config(spec.model.name_or_path, path, spec.model.gguf_file)
     extra = dict(extra)
     extra["trust_remote_code"] = spec.model.trust_remote_code
     return path, extra
@@ -49,9 +50,11 @@ def _load_failed(spec, exc: Exception) -> ModelLoadError:
     return ModelLoadError(f"could not load model {spec.model.name_or_path!r}: {reason}")
 
 
-def load_processor(spec):
-    """Tokenizer for text tasks (with a pad token), image processor for image tasks."""
-    path, extra = _resolved(spec)
+def load_processor(spec, need_config: bool = True):
+    """Tokenizer for text tasks (with a pad token), image processor for image tasks.
+
+    need_config=False: the folder holds only a processor (a run's adapter/, saved with it)."""
+    path, extra = _resolved(spec, need_config)
     try:
         if spec.task == "image-classification":
             return AutoImageProcessor.from_pretrained(path, **extra)

@@ -6,7 +6,7 @@
 
 run() builds everything from the spec and drives transformers' Trainer (mixed precision,
 gradient accumulation, DDP under `accelerate launch`, checkpoints with optimizer and scheduler
-state). Listeners (neat/events.py) see every log event and may stop training cleanly.
+state). Listeners (neat/engine/events.py) see every log event and may stop training cleanly.
 """
 
 from __future__ import annotations
@@ -21,23 +21,18 @@ from pathlib import Path
 import torch
 from transformers import EarlyStoppingCallback, PrinterCallback, Trainer, TrainingArguments, set_seed
 
-from neat import precision as precisions
-from neat.data import load_raw, load_splits
-from neat.data_check import check_dataset
-from neat.errors import OutOfMemoryError, TrainingStopped, UserError
-from neat.events import PrintListener, TrainingListener
-from neat.loading import head_module_names, load_base_model, load_processor
-from neat.methods import attach_method, parameter_groups
-from neat.progress import EventBridge, MetricsFile
-from neat.spec import RunSpec, example_spec
-from neat.tasks import label_info, perplexity, prepare_task
-
-
-def last_complete_checkpoint(checkpoints: Path) -> str | None:
-    """The newest checkpoint that finished saving (a kill during a save leaves a partial one)."""
-    done = [p for p in checkpoints.glob("checkpoint-*") if (p / "trainer_state.json").is_file()]
-    done = [p for p in done if p.name.rsplit("-", 1)[-1].isdigit()]
-    return str(max(done, key=lambda p: int(p.name.rsplit("-", 1)[-1]))) if done else None
+from neat.engine import metrics
+from neat.engine import precision as precisions
+from neat.engine.attach import attach_method, parameter_groups
+from neat.engine.data import load_raw, load_splits
+from neat.engine.data_check import check_dataset
+from neat.engine.errors import OutOfMemoryError, TrainingStopped, UserError
+from neat.engine.events import PrintListener, TrainingListener
+from neat.engine.loading import head_module_names, load_base_model, load_processor
+from neat.engine.progress import EventBridge, MetricsFile
+from neat.engine.rundir import RunDir
+from neat.engine.spec import RunSpec, example_spec
+from neat.engine.tasks import label_info, perplexity, prepare_task
 
 
 def _precision_flags(precision: str) -> dict:
@@ -63,18 +58,8 @@ class _NeatTrainer(Trainer):
         return self.optimizer
 
 
-# Metrics where smaller is better; every other one (accuracy, macro_f1, pearson, spearman) is
-# higher-is-better.
-_LOWER_IS_BETTER = ("loss", "perplexity", "mse", "mae", "error")
-
-
-def greater_is_better(metric: str) -> bool:
-    """Whether a larger value of `metric` (with or without the eval_ prefix) is a better model."""
-    return not any(word in metric.lower() for word in _LOWER_IS_BETTER)
-
-
 def _training_arguments(
-    spec: RunSpec, checkpoints: Path, main_metric: str, greater: bool, precision: str
+    spec: RunSpec, checkpoints: Path, main_metric: str, precision: str
 ) -> TrainingArguments:
     t = spec.training
     metric = t.metric_for_best or main_metric
@@ -96,7 +81,7 @@ def _training_arguments(
         save_total_limit=t.save_total_limit,
         load_best_model_at_end=True,
         metric_for_best_model=metric,
-        greater_is_better=greater if t.metric_for_best is None else greater_is_better(metric),
+        greater_is_better=metrics.greater_is_better(metric),  # mse, loss...: keep the lowest
         logging_steps=t.logging_steps,
         logging_first_step=True,
         seed=t.seed,
@@ -123,16 +108,15 @@ def run(
 ) -> dict:
     """Train `spec` into `output_dir`; returns the summary (also written to summary.json)."""
     spec.validate()
-    out = Path(output_dir)
-    checkpoints = out / "checkpoints"
+    out = RunDir(output_dir)
     main = _is_main_process()
     if main:
-        checkpoints.mkdir(parents=True, exist_ok=True)
-        spec.save(out / "spec.yaml")
+        out.checkpoints.mkdir(parents=True, exist_ok=True)
+        spec.save(out.spec_file)
     listeners = list(listeners) if main else []
-    resume_from = last_complete_checkpoint(checkpoints) if resume else None
-    resume_step = int(resume_from.rsplit("-", 1)[-1]) if resume_from else 0
-    metrics_file = MetricsFile(out / "metrics.jsonl", keep_up_to_step=resume_step if resume_from else None)
+    latest = out.latest_checkpoint() if resume else None
+    resume_from = str(latest) if latest else None
+    metrics_file = MetricsFile(out, keep_up_to_step=out.latest_checkpoint_step() if latest else None)
     if main:
         listeners.insert(0, metrics_file)
     bridge = EventBridge(listeners, add_perplexity=spec.task == "causal-lm")
@@ -172,9 +156,7 @@ def run(
         world_size = int(os.environ.get("WORLD_SIZE", "1"))
         bridge.message(f"devices: {device}, world_size={world_size}, precision {run_precision}")
 
-        args = _training_arguments(
-            spec, checkpoints, task.main_metric, task.greater_is_better, run_precision
-        )
+        args = _training_arguments(spec, out.checkpoints, task.main_metric, run_precision)
         callbacks = [bridge]
         if spec.training.early_stopping_patience:
             callbacks.append(EarlyStoppingCallback(spec.training.early_stopping_patience))
@@ -212,15 +194,14 @@ def run(
 
 
 def _save_outputs(
-    spec, out: Path, trainer, processor, info, final: dict, trainable: int, started: float
+    spec, out: RunDir, trainer, processor, info, final: dict, trainable: int, started: float
 ) -> dict:
-    from neat.summary import library_versions, peak_memory_bytes
+    from neat.engine.summary import library_versions, peak_memory_bytes
 
-    adapter_dir = out / "adapter"
-    trainer.model.save_pretrained(adapter_dir)
-    processor.save_pretrained(adapter_dir)
+    trainer.model.save_pretrained(out.adapter)
+    processor.save_pretrained(out.adapter)
     if info is not None:
-        (out / "labels.json").write_text(json.dumps(info.to_json()), encoding="utf-8")
+        out.labels_file.write_text(json.dumps(info.to_json()), encoding="utf-8")
     summary = {
         "name": spec.name,
         "task": spec.task,
@@ -236,11 +217,11 @@ def _save_outputs(
         "versions": library_versions(),
         "spec": spec.to_dict(),
     }
-    (out / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    out.summary_file.write_text(json.dumps(summary, indent=2), encoding="utf-8")
     if spec.training.save_merged and spec.method.name != "full":
-        from neat.export import merged_dir
+        from neat.engine.export import merged_dir
 
-        merged_dir(out)
+        merged_dir(out.root)
     return summary
 
 
@@ -248,11 +229,9 @@ def _precision_that_ran(args: TrainingArguments) -> str:
     return "bf16" if args.bf16 else "fp16" if args.fp16 else "fp32"
 
 
-def _format_metrics(metrics: dict) -> str:
+def _format_metrics(values: dict) -> str:
     return ", ".join(
-        f"{k.removeprefix('eval_')}={v:.4g}"
-        for k, v in sorted(metrics.items())
-        if "runtime" not in k and "per_second" not in k
+        f"{metrics.bare(k)}={v:.4g}" for k, v in sorted(values.items()) if not metrics.is_bookkeeping(k)
     )
 
 
@@ -287,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.check:
             return _check_only(spec)
         output_dir = args.output_dir or os.path.join("runs", spec.name)
-        from neat.progress import ProgressBar
+        from neat.engine.progress import ProgressBar
 
         summary = run(spec, output_dir, [PrintListener(), ProgressBar()], resume=args.resume)
     except UserError as exc:
@@ -302,10 +281,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _check_only(spec: RunSpec) -> int:
-    """The pre-queue check (neat/prequeue.py, the same one `jobs submit` and the UI run), then
-    the fit check (neat/fit.py): memory and time this run needs."""
-    from neat.fit import estimate
-    from neat.prequeue import check_run
+    """The pre-queue check (neat/engine/prequeue.py, the same one `jobs submit` and the UI run), then
+    the fit check (neat/engine/fit.py): memory and time this run needs."""
+    from neat.engine.fit import estimate
+    from neat.engine.prequeue import check_run
 
     result = check_run(spec)
     report = result.report

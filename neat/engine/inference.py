@@ -1,6 +1,6 @@
 """Load a finished run for the Playground: classify text or images, or chat, with or without the adapter.
 
-A run directory (written by neat.train) holds `spec.yaml`, `labels.json` (classification tasks)
+A run directory (written by neat.engine.train) holds `spec.yaml`, `labels.json` (classification tasks)
 and `adapter/`: a PEFT adapter plus the tokenizer or image processor (methods neat and lora), or a
 whole transformers model folder (method full). The adapted model and the base model share one
 set of weights: the base answers come from the same model under PEFT's `disable_adapter()`
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import os
 import threading
 from collections.abc import Iterator
@@ -25,20 +24,17 @@ from typing import Any
 import torch
 from transformers import StoppingCriteria
 
-from neat import precision as precisions
-from neat.errors import ModelLoadError, UserError
-from neat.loading import HEAD_NAMES
-from neat.spec import RunSpec
+from neat.engine import precision as precisions
+from neat.engine.errors import ModelLoadError, UserError
+from neat.engine.loading import HEAD_NAMES
+from neat.engine.rundir import RunDir
+from neat.engine.spec import RunSpec
 
 TASK_CALLS = {
     "classification": "classify",
     "image-classification": "classify_image",
     "causal-lm": "chat_stream",
 }
-
-
-def default_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def choose_device(busy_gpus: set[str] = frozenset()) -> tuple[torch.device, str | None]:
@@ -58,32 +54,6 @@ def choose_device(busy_gpus: set[str] = frozenset()) -> tuple[torch.device, str 
     return torch.device("cpu"), "every GPU is training a job, so this model answers on the CPU"
 
 
-def read_labels(output_dir: str | Path, task: str) -> tuple[list[str] | None, bool]:
-    """(class names in id order, is_regression) from labels.json; (None, False) for causal LMs."""
-    if task == "causal-lm":
-        return None, False
-    path = Path(output_dir) / "labels.json"
-    if not path.is_file():
-        raise ModelLoadError(f"the run in {output_dir} is incomplete: labels.json is missing")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ModelLoadError(f"cannot read {path}: {exc}") from exc
-    if data.get("regression"):
-        return None, True
-    labels = data.get("labels")
-    if not isinstance(labels, list) or not labels:
-        raise ModelLoadError(f"{path} lists no labels")
-    return [str(label) for label in labels], False
-
-
-def read_spec(output_dir: str | Path) -> RunSpec:
-    out = Path(output_dir)
-    if not (out / "spec.yaml").is_file():
-        raise ModelLoadError(f"{out} is not a training run: spec.yaml is missing")
-    return RunSpec.load(out / "spec.yaml")
-
-
 def _spec_for_folder(spec: RunSpec, folder: Path) -> RunSpec:
     """The same spec with the model read from `folder` (a saved full model)."""
     model = dataclasses.replace(spec.model, name_or_path=str(folder), gguf_file=None)
@@ -92,7 +62,7 @@ def _spec_for_folder(spec: RunSpec, folder: Path) -> RunSpec:
 
 def seeded_base_model(spec: RunSpec, labels, regression: bool, dtype=None) -> torch.nn.Module:
     """The base model; a freshly initialised head gets the run's seed, so base answers repeat."""
-    from neat.loading import load_base_model
+    from neat.engine.loading import load_base_model
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(spec.training.seed)
@@ -105,12 +75,13 @@ def load_run_model(
     """The fine-tuned model of a run on the CPU: a PeftModel (neat, lora) or a plain model (full).
 
     With a low `precision` an adapter run's frozen base loads in it (the adapter stays fp32),
-    as in training; run it under `neat.precision.autocast`.
+    as in training; run it under `neat.engine.precision.autocast`.
     """
-    out = Path(output_dir)
-    spec = spec or read_spec(out)
-    labels, regression = read_labels(out, spec.task)
-    adapter_dir = out / "adapter"
+    run = RunDir(output_dir)
+    out = run.root
+    spec = spec or run.read_spec()
+    labels, regression = run.read_labels(spec.task)
+    adapter_dir = run.adapter
     if spec.method.name == "full":
         if not (adapter_dir / "config.json").is_file():
             raise ModelLoadError(
@@ -124,7 +95,7 @@ def load_run_model(
     base = seeded_base_model(spec, labels, regression, precisions.base_dtype(precision, spec.method.name))
     try:
         if spec.method.name == "neat":
-            from neat.model import load_neat_model
+            from neat.tuner import load_neat_model
 
             return load_neat_model(base, adapter_dir)
         from peft import PeftModel
@@ -136,12 +107,13 @@ def load_run_model(
 
 def load_run_processor(output_dir: str | Path, spec: RunSpec | None = None):
     """The tokenizer or image processor saved with the run (else the base model's own)."""
-    from neat.loading import load_processor
+    from neat.engine.loading import load_processor
 
-    out = Path(output_dir)
-    spec = spec or read_spec(out)
+    run = RunDir(output_dir)
+    spec = spec or run.read_spec()
     try:
-        return load_processor(_spec_for_folder(spec, out / "adapter"))
+        # adapter/ of an adapter run holds the tokenizer but no config.json: no config check
+        return load_processor(_spec_for_folder(spec, run.adapter), need_config=spec.method.name == "full")
     except (UserError, OSError, ValueError, KeyError, TypeError):
         return load_processor(spec)
 
@@ -195,9 +167,10 @@ class Predictor:
         busy_gpus: set[str] = frozenset(),
     ) -> Predictor:
         """Load a run; without `device`, on a GPU no job in `busy_gpus` trains on, else the CPU."""
-        out = Path(output_dir)
-        spec = read_spec(out)
-        labels, regression = read_labels(out, spec.task)
+        run = RunDir(output_dir)
+        out = run.root
+        spec = run.read_spec()
+        labels, regression = run.read_labels(spec.task)
         note = None
         if device is None:
             device, note = choose_device(busy_gpus)
@@ -271,7 +244,7 @@ class Predictor:
     # -- chat --------------------------------------------------------------------------------
     def chat_prompt(self, prompt: str) -> str:
         """The prompt as training rendered it: the chat template, else a User:/Assistant: transcript."""
-        from neat.tasks import _render
+        from neat.engine.tasks import _render
 
         return _render(self.processor, [{"role": "user", "content": prompt}], add_generation_prompt=True)
 
@@ -293,7 +266,7 @@ class Predictor:
 
         self._require("causal-lm", "chat_stream")
         tokenizer = self.processor
-        # Tokenised as training tokenised the prompt (neat.tasks.encode_conversation).
+        # Tokenised as training tokenised the prompt (neat.engine.tasks.encode_conversation).
         encoded = tokenizer(self.chat_prompt(prompt), return_tensors="pt")
         inputs = {k: encoded[k].to(self.device) for k in ("input_ids", "attention_mask") if k in encoded}
         streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
@@ -343,10 +316,3 @@ class Predictor:
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)
             yield
-
-    def chat(self, prompt: str, use_adapter: bool = True, **kwargs) -> str:
-        """The whole answer at once (chat_stream's last value)."""
-        answer = ""
-        for answer in self.chat_stream(prompt, use_adapter, **kwargs):  # noqa: B007 - keep the last
-            pass
-        return answer

@@ -142,7 +142,3 @@ def count_adapter_params(
     neat = sum(2 * r * o + 2 * depth * r * r for _, _, o in chosen)
     lora = sum(r * (i + o) for _, i, o in chosen)
     return {"neat": neat, "lora": lora, "modules": len(chosen)}
-
-
-def count_trainable_parameters(model: torch.nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 from peft import LoraConfig, get_peft_model
 
-from neat.errors import FieldError, SpecError
+from neat.engine.errors import FieldError, SpecError
 from neat.layer import CALIBRATED
-from neat.model import NeatConfig, default_target_modules, get_neat_model, list_linear_modules
+from neat.tuner import NeatConfig, default_target_modules, get_neat_model, list_linear_modules
 
 PEFT_TASK_TYPES = {"classification": "SEQ_CLS", "causal-lm": "CAUSAL_LM", "image-classification": None}
 

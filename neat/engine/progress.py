@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
@@ -11,14 +10,8 @@ from pathlib import Path
 import torch
 from transformers import TrainerCallback
 
-# Trainer's end-of-training summary keys: not points on a curve.
-_SKIP_KEYS = {
-    "train_runtime",
-    "train_samples_per_second",
-    "train_steps_per_second",
-    "total_flos",
-    "train_loss",
-}
+from neat.engine.metrics import bare, is_bookkeeping
+from neat.engine.rundir import RunDir
 
 
 class EventBridge(TrainerCallback):
@@ -73,7 +66,7 @@ class EventBridge(TrainerCallback):
     def final_eval(self, step: int, epoch: float | None, metrics: dict) -> None:
         """The evaluation of the best (restored) model after training, as split `final`."""
         self.muted = False
-        values = {k.removeprefix("eval_"): float(v) for k, v in metrics.items() if _is_metric(k)}
+        values = {bare(k): float(v) for k, v in metrics.items() if _is_metric(k)}
         self.emit(
             {
                 "kind": "log",
@@ -94,14 +87,12 @@ class EventBridge(TrainerCallback):
     def on_log(self, args, state, control, logs=None, **kwargs):
         logs = logs or {}
         if any(k.startswith("eval_") for k in logs):
-            values = {k.removeprefix("eval_"): float(v) for k, v in logs.items() if _is_metric(k)}
+            values = {bare(k): float(v) for k, v in logs.items() if _is_metric(k)}
             if self.add_perplexity and "loss" in values:
                 values["perplexity"] = math.exp(min(values["loss"], 50.0))
             split = "eval"
         else:
-            values = {
-                k: float(v) for k, v in logs.items() if k not in _SKIP_KEYS and _is_number(v) and k != "epoch"
-            }
+            values = {k: float(v) for k, v in logs.items() if not is_bookkeeping(k) and _is_number(v)}
             split = "train"
         if values:
             self.log_point(state.global_step, state.epoch, split, values, state)
@@ -130,29 +121,19 @@ def _is_number(value) -> bool:
 
 
 def _is_metric(key: str) -> bool:
-    return key.startswith("eval_") and not key.endswith(("_runtime", "_per_second")) and key != "eval_epoch"
+    return key.startswith("eval_") and not is_bookkeeping(key)
 
 
 class MetricsFile:
-    """Appends every log event to metrics.jsonl; on resume drops points past the checkpoint."""
+    """Appends every log event to the run's metrics.jsonl; on resume drops points past the checkpoint."""
 
-    def __init__(self, path: Path, keep_up_to_step: int | None = None):
-        self.path = path
+    def __init__(self, run: RunDir, keep_up_to_step: int | None = None):
+        self.run = run
         self._keep = keep_up_to_step
         self._prepared = False
 
     def _prepare(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        kept = []
-        if self._keep is not None and self.path.exists():
-            for line in self.path.read_text(encoding="utf-8", errors="replace").splitlines():
-                try:
-                    record = json.loads(line)
-                except ValueError:
-                    continue  # a line cut short by a kill or a full disk
-                if isinstance(record, dict) and record.get("step", 0) <= self._keep:
-                    kept.append(line)
-        self.path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+        self.run.keep_records_up_to(self._keep)
         self._prepared = True
 
     def on_event(self, event: dict) -> None:
@@ -162,8 +143,7 @@ class MetricsFile:
             self._prepare()
         record = {k: event[k] for k in ("step", "epoch", "split", "metrics")}
         record["time"] = time.time()
-        with self.path.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record) + "\n")
+        self.run.append_record(record)
 
     def should_stop(self) -> bool:
         return False

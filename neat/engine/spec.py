@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from neat.errors import FieldError, SpecError
+from neat.engine.errors import FieldError, SpecError
 
 TASKS = ("classification", "causal-lm", "image-classification")
 METHODS = ("neat", "lora", "full")
@@ -288,9 +288,9 @@ def example_spec(task: str, method: str = "neat") -> RunSpec:
     """A ready-to-run spec for the embedded defaults of each task (CLI `--example`).
 
     The method's own defaults for the task (learning rate, scaling, ...) come from
-    neat/defaults.py, so `--method lora` prints LoRA at LoRA's defaults, not NEAT's.
+    neat/engine/defaults.py, so `--method lora` prints LoRA at LoRA's defaults, not NEAT's.
     """
-    from neat.defaults import with_method_defaults
+    from neat.engine.defaults import with_method_defaults
 
     if task in ("classification", "text-classification"):
         spec = RunSpec(

@@ -24,7 +24,8 @@ from pathlib import Path
 
 import torch
 
-from neat.inference import load_run_model, read_labels, read_spec, seeded_base_model
+from neat.engine.inference import load_run_model, seeded_base_model
+from neat.engine.rundir import RunDir
 
 # `.layer.3.` (BERT, ViT), `.layers.3.` (Llama), `.h.3.` (GPT-2), `.blocks.3.` (many vision models)
 _LAYER_INDEX = re.compile(r"(?:^|\.)(?:layer|layers|h|block|blocks)\.(\d+)(?:\.|$)")
@@ -121,10 +122,10 @@ def _full_deltas(output_dir: Path, spec) -> Iterator[tuple[str, torch.Tensor, tu
     """W_finetuned - W_base on the target modules (the spec's, else the query/value defaults)."""
     from transformers.pytorch_utils import Conv1D
 
-    from neat.model import default_target_modules
+    from neat.tuner import default_target_modules
 
     tuned = load_run_model(output_dir, spec)
-    labels, regression = read_labels(output_dir, spec.task)
+    labels, regression = RunDir(output_dir).read_labels(spec.task)
     base_modules = dict(seeded_base_model(spec, labels, regression).named_modules())
     targets = spec.method.target_modules or default_target_modules(tuned)
     for name, module in tuned.named_modules():
@@ -140,10 +141,10 @@ def _full_deltas(output_dir: Path, spec) -> Iterator[tuple[str, torch.Tensor, tu
 def delta_spectrum(output_dir: str | Path, max_singular_values: int = 64, predictor=None) -> list[dict]:
     """One dict per adapted module: module, layer, shape, fro_norm, singular_values, effective_rank.
 
-    `predictor`: an already loaded neat.inference.Predictor of the same run, to reuse its model.
+    `predictor`: an already loaded neat.engine.inference.Predictor of the same run, to reuse its model.
     """
     out = Path(output_dir)
-    spec = predictor.spec if predictor is not None else read_spec(out)
+    spec = predictor.spec if predictor is not None else RunDir(out).read_spec()
     with torch.no_grad():
         if spec.method.name == "full":
             deltas = _full_deltas(out, spec)
@@ -154,9 +155,3 @@ def delta_spectrum(output_dir: str | Path, max_singular_values: int = 64, predic
             describe_delta(name, delta, shape, max_singular_values, w0=w0)
             for name, delta, shape, w0 in deltas
         ]
-
-
-def layer_norms(spectrum: list[dict]) -> list[tuple[int | None, str, float]]:
-    """(layer, module kind such as `query`, Frobenius norm) sorted by layer: one line per kind."""
-    rows = [(entry["layer"], entry["module"].rsplit(".", 1)[-1], entry["fro_norm"]) for entry in spectrum]
-    return sorted(rows, key=lambda row: (row[0] is None, row[0] or 0, row[1]))

@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 from datasets import Dataset, Image, Value
 
-from neat.errors import DatasetError
-from neat.spec import BUILTIN_DATASETS
+from neat.engine.errors import DatasetError
+from neat.engine.spec import BUILTIN_DATASETS
 
 TABLE_EXTENSIONS = (".csv", ".tsv", ".json", ".jsonl", ".ndjson", ".parquet")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
@@ -34,7 +34,7 @@ def load_raw(source: str, hub_split: str = "train") -> Dataset:
     """Load a source as it is: no column checks, no splitting, no tokenisation."""
     source = str(source).strip()
     if source in BUILTIN_DATASETS:
-        from neat.assets import builtin_dataset
+        from neat.engine.assets import builtin_dataset
 
         return builtin_dataset(source)
     path = Path(source).expanduser()
@@ -403,10 +403,3 @@ def _shuffled(indices, rng: np.random.Generator) -> list[int]:
     """The indices in a seeded random order (so classes are interleaved), as plain ints."""
     indices = np.asarray(indices, dtype=np.int64)
     return [int(i) for i in indices[rng.permutation(len(indices))]]
-
-
-def check_dataset(spec, tokenizer=None, raw: Dataset | None = None):
-    """See neat.data_check.check_dataset (re-exported here, as docs/CONTRACTS.md names it)."""
-    from neat.data_check import check_dataset as _check
-
-    return _check(spec, tokenizer=tokenizer, raw=raw)

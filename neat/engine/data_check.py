@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from datasets import ClassLabel, Dataset, Image, LargeList, List, Value
 
-from neat.data import (
+from neat.engine.data import (
     DISCRETE_TASKS,
     column_roles,
     column_values,
@@ -30,7 +30,7 @@ from neat.data import (
     require_columns,
     source_dir,
 )
-from neat.errors import DatasetError
+from neat.engine.errors import DatasetError
 
 TOKEN_SAMPLE = 20_000  # token statistics on a seeded sample: a percentile needs no more
 PREVIEW_CHARS = 200

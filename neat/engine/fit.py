@@ -13,7 +13,7 @@ import gc
 
 import torch
 
-from neat.spec import RunSpec
+from neat.engine.spec import RunSpec
 
 
 def halved_micro_batch(spec: RunSpec) -> RunSpec | None:
@@ -120,8 +120,8 @@ def estimate(
     (p50/p90/p99/max) memory follows the longest row and time a typical batch; without them
     every row counts as max_length long.
     """
-    from neat import precision as precisions
-    from neat.budget import meta_model, param_budget
+    from neat.engine import precision as precisions
+    from neat.engine.budget import meta_model, param_budget
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     precision = precisions.resolve(spec.training.precision, device)
@@ -164,7 +164,7 @@ def estimate(
         # forward: 2 flops per linear weight and token, plus attention's 4*s*h per token and layer;
         # backward: twice that for full fine-tuning (activation and weight gradients), about the
         # same again for a frozen base (activation gradients only)
-        from neat.model import list_linear_modules
+        from neat.tuner import list_linear_modules
 
         linear = sum(i * o for _, i, o in list_linear_modules(model))
         forward = 2 * linear + 4 * typical * h * layers

@@ -2,7 +2,7 @@
 
 `check_run(spec)` reads the model's config (no weights) and the data, and returns what would
 make the run fail or train something else than asked, as FieldErrors by spec field, plus
-warnings. The dataset part is neat.data_check.check_dataset (the engine runs it again at the
+warnings. The dataset part is neat.engine.data_check.check_dataset (the engine runs it again at the
 start of every run); this module adds what needs the model: the config loads, every target
 module exists, max_length fits the model's positions, and for chat the template leaves room
 for responses at max_length.
@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from neat.errors import FieldError, UserError
+from neat.engine.errors import FieldError, UserError
 
 POSITION_ATTRS = ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length")
 CHAT_SAMPLE = 500  # conversations measured for the max_length check (a seeded sample)
@@ -37,7 +37,7 @@ def check_run(spec, raw=None, load_model: bool = True) -> PrequeueResult:
     """Everything that can be known wrong before training. `raw`: the dataset already loaded.
     `load_model=False` skips what needs the model's config and tokenizer (the app does so for
     models that run their own code: it never loads them in its process)."""
-    from neat.data_check import check_dataset
+    from neat.engine.data_check import check_dataset
 
     result = PrequeueResult(errors=list(spec.check()))
     if result.errors:
@@ -65,8 +65,8 @@ def _check_model(spec, result: PrequeueResult):
     """Config, positions and target modules; returns the tokenizer (None for images or errors)."""
     from transformers import AutoConfig
 
-    from neat.assets import resolve_model_path
-    from neat.loading import load_processor, require_config
+    from neat.engine.assets import resolve_model_path
+    from neat.engine.loading import load_processor, require_config
 
     ref = spec.model.name_or_path
     try:
@@ -103,7 +103,7 @@ def _check_model(spec, result: PrequeueResult):
 def _check_targets(spec, result: PrequeueResult) -> None:
     """Every target names linear layers (PEFT matches a name or a dotted suffix); a typo would
     otherwise be dropped silently when another target matches."""
-    from neat.budget import describe_linear_modules
+    from neat.engine.budget import describe_linear_modules
 
     try:
         modules = describe_linear_modules(spec.model.name_or_path, spec.task, spec.model.trust_remote_code)
@@ -128,9 +128,9 @@ def _check_chat_room(spec, tokenizer, raw, result: PrequeueResult) -> None:
     max_length train nothing (all of them: an error; some: a warning with the count)."""
     import numpy as np
 
-    from neat.data import load_raw
-    from neat.data_check import chat_rows
-    from neat.tasks import encode_conversation
+    from neat.engine.data import load_raw
+    from neat.engine.data_check import chat_rows
+    from neat.engine.tasks import encode_conversation
 
     max_length = spec.training.max_length
     empty_chat = [{"role": "user", "content": ""}, {"role": "assistant", "content": "x"}]

@@ -19,8 +19,9 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from neat.errors import ModelLoadError
-from neat.inference import load_run_model, load_run_processor, read_spec
+from neat.engine.errors import ModelLoadError
+from neat.engine.inference import load_run_model, load_run_processor
+from neat.engine.rundir import RunDir
 
 # Already dense binary data: deflating them costs time and saves a few percent at most.
 _STORED_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf", ".npz")
@@ -36,7 +37,7 @@ def _is_current(built: Path, source: Path) -> bool:
 
 
 def _adapter_folder(out: Path) -> Path:
-    adapter = out / "adapter"
+    adapter = RunDir(out).adapter
     if not adapter.is_dir() or not any(adapter.iterdir()):
         raise ModelLoadError(
             f"the run in {out} has nothing to export yet: adapter/ is missing (did training finish?)"
@@ -71,8 +72,8 @@ def _zip_folder(folder: Path, target: Path) -> Path:
 
 def adapter_zip(output_dir: str | Path) -> Path:
     """output_dir/exports/adapter.zip of the run's adapter/ folder (for `full`: the whole model)."""
-    out = Path(output_dir)
-    return _zip_folder(_adapter_folder(out), out / "exports" / "adapter.zip")
+    run = RunDir(output_dir)
+    return _zip_folder(_adapter_folder(run.root), run.exports / "adapter.zip")
 
 
 def merged_dir(output_dir: str | Path) -> Path:
@@ -82,12 +83,13 @@ def merged_dir(output_dir: str | Path) -> Path:
     computes NEAT's dW from the original W0) and the trained task head replaces the base one.
     For full fine-tuning the model already is plain: adapter/ is copied.
     """
-    out = Path(output_dir)
+    run = RunDir(output_dir)
+    out = run.root
     adapter = _adapter_folder(out)
-    target = out / "merged"
+    target = run.merged
     if (target / "config.json").is_file() and _is_current(target / "config.json", adapter):
         return target
-    spec = read_spec(out)
+    spec = run.read_spec()
     tmp = Path(tempfile.mkdtemp(prefix=".merged-", dir=out))
     try:
         if spec.method.name == "full":
@@ -124,5 +126,4 @@ def _move_into_place(tmp: Path, target: Path) -> None:
 
 def merged_zip(output_dir: str | Path) -> Path:
     """output_dir/exports/merged.zip of merged/ (building merged/ first when missing or stale)."""
-    out = Path(output_dir)
-    return _zip_folder(merged_dir(out), out / "exports" / "merged.zip")
+    return _zip_folder(merged_dir(output_dir), RunDir(output_dir).exports / "merged.zip")

@@ -1,0 +1,91 @@
+"""Start: plan the run(s) the form describes (the spec, and its LoRA twin at an equal
+parameter budget when asked), and queue them; nothing is queued while any field is wrong."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from app import access, backend, caches
+from app.backend import FieldError, RunSpec, UserError
+from app.tabs.train.assistants import check_data, check_model_ref
+from app.tabs.train.form import equal_budget_rank, lora_twin, validate_form
+
+
+@dataclass
+class StartResult:
+    errors: list[FieldError] = field(default_factory=list)
+    job_ids: list[int] = field(default_factory=list)
+    message: str = ""
+    specs: list[RunSpec] = field(default_factory=list)
+
+
+def runs_for(values: dict, spec: RunSpec) -> list[RunSpec]:
+    """The spec, and its LoRA twin at an equal parameter budget when the form asks to compare."""
+    if not (values.get("compare_lora") and spec.method.name == "neat"):
+        return [spec]
+    lora_r = spec.method.r
+    try:
+        counts = backend.param_budget(
+            spec.model.name_or_path,
+            spec.task,
+            {
+                "name": "neat",
+                "r": spec.method.r,
+                "depth": spec.method.depth,
+                "target_modules": spec.method.target_modules,
+            },
+            trust_remote_code=spec.model.trust_remote_code,
+        )
+        lora_r = equal_budget_rank(counts["neat"], counts["lora"], spec.method.r)
+    except Exception:  # noqa: BLE001 - the model cannot be described: the same rank
+        pass
+    return [spec, lora_twin(spec, lora_r)]
+
+
+def specs_yaml(specs: list[RunSpec]) -> str:
+    """One YAML document per job that Start would queue."""
+    if len(specs) == 1:
+        return specs[0].to_yaml()
+    return "\n---\n".join(f"# job {i} of {len(specs)}\n{s.to_yaml()}" for i, s in enumerate(specs, 1))
+
+
+def plan_runs(values: dict) -> StartResult:
+    """Validate everything and return the spec(s) to queue, or the errors; queues nothing."""
+    spec, errors = validate_form(values)
+    errors += [
+        e for e in check_model_ref(spec.model.name_or_path) if e.field not in {x.field for x in errors}
+    ]
+    errors += [e for e in access.spec_problems(spec) if e.field not in {x.field for x in errors}]
+    if not any(e.field.startswith("dataset.") for e in errors):
+        _, data_errors = check_data(values)
+        errors += data_errors
+    if not errors:  # the pre-queue check `jobs submit` and `neat.train --check` run too
+        errors += prequeue_errors(spec)
+    if errors:
+        return StartResult(
+            errors=errors, message=f"Nothing was queued: {len(errors)} problem(s) to fix above."
+        )
+    specs = runs_for(values, spec)
+    return StartResult(specs=specs)
+
+
+def prequeue_errors(spec: RunSpec) -> list[FieldError]:
+    """The engine's pre-queue check on the cached data; models with their own code are not loaded here."""
+    raw = caches.raw_dataset(spec.dataset.source, spec.dataset.hub_split)
+    return backend.prequeue_problems(spec, raw=raw)
+
+
+def start(values: dict, viewer=None) -> StartResult:
+    """Queue the form's run(s) as `viewer`'s (an app.access.Viewer; None: no request)."""
+    plan = plan_runs(values)
+    if plan.errors:
+        return plan
+    try:
+        if len(plan.specs) > 1:
+            ids = backend.submit_many(plan.specs, f"{plan.specs[0].name} vs LoRA", viewer)
+        else:
+            ids = [backend.submit(plan.specs[0], viewer)]
+    except UserError as exc:
+        return StartResult(errors=[FieldError("spec", str(exc))], message="Nothing was queued.")
+    names = ", ".join(f"#{i} {s.name} ({s.method.name})" for i, s in zip(ids, plan.specs))
+    return StartResult(job_ids=ids, specs=plan.specs, message=f"✓ Queued {names}. Follow it in the Jobs tab.")

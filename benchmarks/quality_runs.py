@@ -1,0 +1,117 @@
+"""The runs of the quality suite (benchmarks/quality.py): NEAT's rank at LoRA's parameter
+budget, the spec of one grid point at its method's defaults, and one training run with its
+held-out test, cached per run so a rerun continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import math
+import shutil
+import time
+from pathlib import Path
+
+from benchmarks.quality_tasks import TaskConfig, evaluate_run
+from neat.engine.defaults import with_method_defaults
+from neat.engine.spec import ColumnMap, DataSpec, MethodSpec, ModelSpec, RunSpec, TrainingSpec
+
+
+# -- equal budget ------------------------------------------------------------------------------
+def equal_budget(cfg: TaskConfig) -> dict:
+    """NEAT's rank whose adapter has LoRA's parameter count at rank cfg.r (else the largest below).
+
+    NEAT costs 2*r*out per module, LoRA r*(in+out): equal only on square layers; SmolLM2's
+    v_proj is 576 -> 192, so NEAT gets a larger rank there.
+    """
+    from neat.engine.budget import describe_linear_modules
+    from neat.tuner import count_adapter_params
+
+    modules = describe_linear_modules(cfg.model, cfg.task)
+    lora = count_adapter_params(modules, cfg.targets, cfg.r)["lora"]
+    best_r = 1
+    for r in range(1, 4 * cfg.r + 1):
+        if count_adapter_params(modules, cfg.targets, r)["neat"] <= lora:
+            best_r = r
+    neat = count_adapter_params(modules, cfg.targets, best_r)["neat"]
+    return {"lora_r": cfg.r, "neat_r": best_r, "lora": lora, "neat": neat, "equal": neat == lora}
+
+
+# -- one run -----------------------------------------------------------------------------------
+def build_spec(cfg: TaskConfig, data: dict, budget: dict, method: str, lr: float, seed: int) -> RunSpec:
+    columns = {
+        "classification": ColumnMap(text="text", label="label"),
+        "causal-lm": ColumnMap(prompt="prompt", response="response"),
+        "image-classification": ColumnMap(image="image", label="label"),
+    }[cfg.task]
+    steps = math.ceil(data["pool_rows"] * (1 - cfg.validation_fraction) / cfg.batch_size) * cfg.epochs
+    eval_steps = max(1, math.ceil(steps / 4))
+    base = RunSpec(
+        name=f"quality-{cfg.key}-{method}-lr{lr:g}-s{seed}",
+        task=cfg.task,
+        model=ModelSpec(cfg.model),
+        dataset=DataSpec(data["pool_path"], columns, validation_fraction=cfg.validation_fraction),
+        method=MethodSpec("neat", r=budget["neat_r"], depth=0, target_modules=list(cfg.targets)),
+        training=TrainingSpec(
+            epochs=cfg.epochs,
+            batch_size=cfg.batch_size,
+            head_learning_rate=cfg.head_learning_rate,
+            max_length=cfg.max_length,
+            eval_steps=eval_steps,
+            logging_steps=max(1, eval_steps // 2),
+            save_total_limit=1,
+            seed=seed,
+            precision="fp32",
+        ),
+    )
+    spec = with_method_defaults(base, method)  # the method's own defaults, as the app uses them
+    if method == "lora":
+        spec.method.r = cfg.r
+    spec.training.learning_rate = lr
+    return spec
+
+
+def method_fields(spec: RunSpec) -> dict:
+    m = spec.method
+    if m.name == "neat":
+        return {"r": m.r, "scaling": m.scaling, "neat_init": m.neat_init, "act_fn": m.act_fn}
+    if m.name == "lora":
+        return {"r": m.r, "lora_alpha": m.lora_alpha or m.r}
+    return {}
+
+
+def run_one(cfg, data, budget, method, lr, seed, task_dir: Path, task_key: dict) -> dict:
+    """Train one grid point with one seed (or read its cached result) and test it."""
+    from neat.engine.train import run
+
+    spec = build_spec(cfg, data, budget, method, lr, seed)
+    cache_key = {**task_key, "method": method_fields(spec)}
+    name = f"{method}-lr{lr:g}-s{seed}"
+    cached = task_dir / "results" / f"{name}.json"
+    if cached.is_file():
+        record = json.loads(cached.read_text())
+        if record.get("cache_key") == cache_key:
+            return {**record, "cached": True}
+    run_dir = task_dir / "runs" / name
+    shutil.rmtree(run_dir, ignore_errors=True)
+    started = time.time()
+    summary = run(spec, run_dir)
+    trained = time.time()
+    record = {
+        "method": method,
+        "lr": lr,
+        "seed": seed,
+        **method_fields(spec),
+        "global_step": summary["global_step"],
+        "trainable_parameters": summary["trainable_parameters"],
+        "val": summary["eval"]["eval_loss" if cfg.metric == "loss" else "eval_accuracy"],
+        **evaluate_run(cfg, run_dir, data["test"]),
+        "train_seconds": round(trained - started, 1),
+        "test_seconds": round(time.time() - trained, 1),
+        "cache_key": cache_key,
+    }
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    cached.write_text(json.dumps(record, indent=2))
+    shutil.rmtree(run_dir, ignore_errors=True)  # checkpoints are large; the numbers are kept
+    gc.collect()
+    return record

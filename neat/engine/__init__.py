@@ -1,0 +1,1 @@
+"""The training engine: spec, data, tasks, train, and what reads finished runs."""

@@ -1,0 +1,1 @@
+"""`python -m neat.train`: the command line of the training engine (neat/engine/train.py)."""

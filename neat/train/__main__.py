@@ -1,0 +1,5 @@
+import sys
+
+from neat.engine.train import main
+
+sys.exit(main())
