@@ -78,9 +78,19 @@ def side_by_side(predictor, prompt: str, max_new_tokens=96, temperature=0.7, top
 
 
 def stage_for_download(path: str | Path, job_id) -> str:
-    """Copy a built zip under NEAT_HOME/exports with a name that says which job it is."""
+    """Copy a built zip under NEAT_HOME/exports with a name that says which job it is.
+
+    Every signed-in account may fetch files from the exports folder, so each job's zips sit in
+    a sub-folder named by a keyed hash of the job id: a URL cannot be guessed for another
+    account's job."""
+    import hashlib
+    import hmac
+
     src = Path(path)
-    dest = config.exports_dir() / f"job{job_id}-{src.name}"
+    key = config.browser_secret().encode()
+    folder = config.exports_dir() / hmac.new(key, str(job_id).encode(), hashlib.sha256).hexdigest()[:24]
+    folder.mkdir(exist_ok=True)
+    dest = folder / f"job{job_id}-{src.name}"
     if not dest.exists() or dest.stat().st_mtime < src.stat().st_mtime:
         shutil.copyfile(src, dest)
     return str(dest)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import gradio as gr
 import pytest
 
@@ -64,3 +66,5 @@ def test_stage_for_download_names_the_job(neat_home, tmp_path):
     built.write_bytes(b"PK\x03\x04")
     staged = playground.stage_for_download(built, 7)
     assert staged.endswith("job7-adapter.zip") and str(neat_home / "exports") in staged
+    other = playground.stage_for_download(built, 8)  # another job's folder cannot be guessed from it
+    assert Path(other).parent != Path(staged).parent and len(Path(staged).parent.name) == 24
