@@ -39,7 +39,12 @@ HOST_BASELINE_BYTES = 0.75 * GIB  # python + torch + transformers + datasets, lo
 HOST_BASELINE_GPU_BYTES = 2.0 * GIB  # the same on a GPU run (CUDA libraries and context in RAM)
 CUDA_CONTEXT_BYTES = 0.5 * GIB  # CUDA context and allocator slack on the card
 ACTIVATION_FACTOR = 1.0  # scales the per-layer activation formula below
-TIME_EFFICIENCY = 0.35  # achieved / probed matmul throughput in a whole training step
+# Achieved / probed matmul throughput in a whole training step. CPU: from MiniLM NEAT steps
+# (16 x 64) against the probe on the same machine; a bf16 step gains far less than a bf16
+# matmul (dropout's masks and the other non-matmul work do not speed up). GPU: a guess, not
+# yet calibrated on a card.
+TIME_EFFICIENCY = {("cpu", "fp32"): 0.6, ("cpu", "bf16"): 0.1, ("cpu", "fp16"): 0.1}
+GPU_TIME_EFFICIENCY = 0.35
 
 
 @dataclasses.dataclass
@@ -169,7 +174,8 @@ def estimate(
         linear = sum(i * o for _, i, o in list_linear_modules(model))
         forward = 2 * linear + 4 * typical * h * layers
         flops = (3 if method == "full" else 2) * forward * batch * spec.training.grad_accum * typical
-        minutes = steps * flops / (TIME_EFFICIENCY * matmul_flops(device, precision)) / 60
+        efficiency = TIME_EFFICIENCY.get((device, precision), GPU_TIME_EFFICIENCY)
+        minutes = steps * flops / (efficiency * matmul_flops(device, precision)) / 60
     free_gpu, free_ram = _free_memory(device)
     return FitEstimate(gpu, ram, minutes, precision, device, free_gpu, free_ram)
 

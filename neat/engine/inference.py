@@ -165,8 +165,11 @@ class Predictor:
         output_dir: str | Path,
         device: str | torch.device | None = None,
         busy_gpus: set[str] = frozenset(),
+        precision: str | None = None,
     ) -> Predictor:
-        """Load a run; without `device`, on a GPU no job in `busy_gpus` trains on, else the CPU."""
+        """Load a run; without `device`, on a GPU no job in `busy_gpus` trains on, else the CPU.
+
+        `precision` overrides the run's own (its spec's, resolved for the device)."""
         run = RunDir(output_dir)
         out = run.root
         spec = run.read_spec()
@@ -175,7 +178,7 @@ class Predictor:
         if device is None:
             device, note = choose_device(busy_gpus)
         device = torch.device(device)
-        precision = precisions.resolve(spec.training.precision, device.type)
+        precision = precisions.resolve(precision or spec.training.precision, device.type)
         model = load_run_model(out, spec, precision).to(device).eval()
         precisions.heads_in_fp32(model, HEAD_NAMES)
         processor = load_run_processor(out, spec)

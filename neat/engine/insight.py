@@ -141,8 +141,11 @@ def _full_deltas(output_dir: Path, spec) -> Iterator[tuple[str, torch.Tensor, tu
 def delta_spectrum(output_dir: str | Path, max_singular_values: int = 64, predictor=None) -> list[dict]:
     """One dict per adapted module: module, layer, shape, fro_norm, singular_values, effective_rank.
 
-    `predictor`: an already loaded neat.engine.inference.Predictor of the same run, to reuse its model.
+    `predictor`: an already loaded neat.engine.inference.Predictor of the same run, to reuse its
+    model when it holds the base in fp32 (the spectrum is always that of the fp32 computation).
     """
+    if predictor is not None and getattr(predictor, "precision", "fp32") != "fp32":
+        predictor = None
     out = Path(output_dir)
     spec = predictor.spec if predictor is not None else RunDir(out).read_spec()
     with torch.no_grad():

@@ -82,7 +82,8 @@ def test_neat_spectrum_one_entry_per_adapted_module(runs, depth):
         (1, "value"),
     ]
     assert all(n.startswith("bert.encoder.layer.") for n in names)
-    predictor = Predictor.load(run)
+    assert delta_spectrum(run, predictor=Predictor.load(run, precision="bf16")) == spectrum  # not reused
+    predictor = Predictor.load(run, precision="fp32")
     modules = {n: m for n, m in predictor.model.named_modules() if isinstance(m, NeatLinear)}
     assert len(modules) == 4
     for entry in spectrum:
@@ -156,7 +157,7 @@ def test_adapter_zip_loads_with_stock_peft(runs, tmp_path):
     base = seeded_base_model(spec, ["negative", "positive"], False)
     stock = PeftModel.from_pretrained(base, str(tmp_path / "unzipped")).eval()  # PEFT's own PEANuT layers
     assert not any(isinstance(m, NeatLinear) for m in stock.modules())
-    ours = Predictor.load(run, device="cpu").model
+    ours = Predictor.load(run, device="cpu", precision="fp32").model
     inputs = model_inputs("classification")
     with torch.no_grad():
         assert rel_err(stock(**inputs).logits, ours(**inputs).logits) <= 1e-5
@@ -191,7 +192,7 @@ def test_merged_model_reloads_with_plain_transformers(runs, task, method):
     assert folder == run / "merged"
     assert not (folder / "adapter_config.json").exists()
     merged = AUTO[task].from_pretrained(folder).eval()
-    adapted = Predictor.load(run, device="cpu").model
+    adapted = Predictor.load(run, device="cpu", precision="fp32").model
     inputs = model_inputs(task)
     with torch.no_grad():
         assert rel_err(merged(**inputs).logits, adapted(**inputs).logits) <= 1e-5
