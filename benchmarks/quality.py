@@ -114,7 +114,7 @@ def suite_verdict(cfgs: dict[str, TaskConfig], results: dict[str, dict]) -> dict
     for key, res in results.items():
         cfg, agg = cfgs[key], res
         sign = -1 if cfg.metric == "loss" else 1  # NEAT - LoRA, positive = NEAT better
-        entry = {"metric": cfg.metric}
+        entry = {"metric": cfg.metric, "grid_complete": all(v is not None for v in agg["spread"].values())}
         d = agg["defaults"]
         if d.get("neat") and d.get("lora"):
             entry["defaults_neat_minus_lora"] = sign * _points(
@@ -229,11 +229,12 @@ def render_verdict(verdict: dict) -> str:
         spread = "-" if "spread_neat" not in e else f"{e['spread_neat']:.2f} / {e['spread_lora']:.2f}"
         gap = "-" if e.get("gap_closed") is None else f"{e['gap_closed']:.2f}"
         digits = 4 if e["metric"] == "loss" else 2
+        best = f("best_neat_minus_lora", digits) + ("" if e.get("grid_complete") else " (grid so far)")
         rows.append(
             [
                 key,
                 f("defaults_neat_minus_lora", digits),
-                f("best_neat_minus_lora", digits),
+                best,
                 f("lora_gap_to_full", digits),
                 gap,
                 spread,

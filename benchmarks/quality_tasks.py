@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 from pathlib import Path
 
 import torch
@@ -189,6 +190,14 @@ def _raw_rows(cfg: TaskConfig) -> tuple[list[dict], tuple[str, ...], str]:
     raise ValueError(cfg.key)
 
 
+def _atomic_write(path: Path, text: str) -> None:
+    """Replace `path` in one step, so a run reading it meanwhile (a report, a second process)
+    never sees a half-written file."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
 def prepare_data(cfg: TaskConfig, task_dir: Path, tiny: bool = False) -> dict:
     """Write the training pool and the test split of a task; return their paths and sizes."""
     import pandas as pd
@@ -213,10 +222,10 @@ def prepare_data(cfg: TaskConfig, task_dir: Path, tiny: bool = False) -> dict:
     }
     if cfg.task == "classification":
         pool_path = task_dir / "pool.csv"
-        pd.DataFrame(pool)[["text", "label"]].to_csv(pool_path, index=False)
+        _atomic_write(pool_path, pd.DataFrame(pool)[["text", "label"]].to_csv(index=False))
     elif cfg.task == "causal-lm":
         pool_path = task_dir / "pool.jsonl"
-        pool_path.write_text("".join(json.dumps(r) + "\n" for r in pool), encoding="utf-8")
+        _atomic_write(pool_path, "".join(json.dumps(r) + "\n" for r in pool))
     else:  # an image folder, one sub-folder per class, as a user would bring one
         pool_path = task_dir / "pool"
         for split, part in (("pool", pool), ("test", test)):
