@@ -113,6 +113,9 @@ def test_new_user_trains_a_tiny_model_and_watches_it_succeed(page, store, tiny_m
     page.locator("#compare-lora").get_by_text("Compare with LoRA at equal budget").click()
     page.click("#show-yaml")
     expect(page.locator("#spec-yaml")).to_contain_text(str(tiny_model))
+    # The editor draws only the lines in view: scroll to the LoRA twin's training section,
+    # which must carry the form's step count too.
+    page.locator("#spec-yaml .cm-scroller").evaluate("e => { e.scrollTop = e.scrollHeight; }")
     expect(page.locator("#spec-yaml")).to_contain_text("max_steps: 30")
 
     page.click("#start-btn")
