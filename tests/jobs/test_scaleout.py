@@ -72,7 +72,7 @@ def test_two_workers_run_each_job_exactly_once(scaleout_env: str, workers, make_
     for job in jobs:
         assert job["attempts"] == 1
         starts = [e for e in api.get_logs(job["id"], tail=None) if e["text"].startswith("started on")]
-        assert len(starts) == 1 and f":{job['worker_pid']} " in starts[0]["text"]
+        assert len(starts) == 1 and f":{job['worker_pid']}," in starts[0]["text"]
         points = api.get_metrics(job["id"])
         assert not [
             k for k, n in Counter((p["step"], p["split"], p["name"]) for p in points).items() if n > 1

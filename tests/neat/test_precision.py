@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import torch
@@ -106,7 +107,7 @@ def test_summary_records_the_precision_that_ran(tmp_path, method):
 def test_playground_answers_in_bf16_close_to_fp32(tmp_path):
     out = make_run(tmp_path, "classification", "neat")
     spec_path = out / "spec.yaml"
-    spec_path.write_text(spec_path.read_text().replace("precision: auto", "precision: bf16"))
+    spec_path.write_text(re.sub(r"precision: \w+", "precision: bf16", spec_path.read_text()))
     predictor = Predictor.load(out, device="cpu")
     assert predictor.precision == "bf16"
     body = [p for n, p in predictor.model.named_parameters() if "query.base_layer" in n]
