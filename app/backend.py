@@ -22,6 +22,7 @@ from neat.engine.spec import (  # noqa: F401
     BUILTIN_DATASETS,
     EMBEDDED_MODELS,
     METHODS,
+    NEAT_INITS,
     PRECISIONS,
     TASKS,
     ColumnMap,

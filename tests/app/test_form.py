@@ -117,6 +117,13 @@ def test_spec_to_form_round_trips(task):
     assert again.to_dict() == spec.to_dict()
 
 
+def test_a_cloned_stock_init_job_keeps_its_init():
+    spec = example_spec("classification")
+    spec.method.neat_init = "kaiming"
+    again, errors = form_to_spec(spec_to_form(spec))
+    assert errors == [] and again.method.neat_init == "kaiming"
+
+
 def test_round_trip_of_an_uploaded_dataset(tmp_path):
     spec = example_spec("classification")
     spec.dataset.source = str(tmp_path / "uploads" / "abc-data.csv")

@@ -60,6 +60,7 @@ def _visibility(values: dict) -> dict:
         "depth": method == "neat",
         "act_fn": method == "neat",
         "scaling": method == "neat",
+        "neat_init": method == "neat",
         "lora_alpha": method == "lora",
         "target_modules": method != "full",
         "compare_lora": method == "neat",

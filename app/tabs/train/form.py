@@ -92,6 +92,7 @@ FIELDS: tuple[Field, ...] = (
     F("depth", "method.depth", "Depth", 0, "method", "int"),
     F("act_fn", "method.act_fn", "Activation", "relu", "method"),
     F("scaling", "method.scaling", "Scaling", _NEAT_SCALING, "method", "float"),
+    F("neat_init", "method.neat_init", "NEAT initialisation", "calibrated", "method"),
     F("target_modules", "method.target_modules", "Target modules", [], "method", "list"),
     F("lora_alpha", "method.lora_alpha", "LoRA alpha", None, "method", "float?"),
     F("compare_lora", None, "Compare with LoRA at equal budget", False, "method", "bool"),

@@ -9,7 +9,15 @@ from typing import Any
 import gradio as gr
 
 from app import access
-from app.backend import ACTIVATIONS, BUILTIN_DATASETS, EMBEDDED_MODELS, METHODS, PRECISIONS, TASKS
+from app.backend import (
+    ACTIVATIONS,
+    BUILTIN_DATASETS,
+    EMBEDDED_MODELS,
+    METHODS,
+    NEAT_INITS,
+    PRECISIONS,
+    TASKS,
+)
 from app.tabs.train.form import (
     DATA_KINDS,
     FORM_DEFAULTS,
@@ -222,6 +230,13 @@ def build() -> TrainTab:
             f["act_fn"] = gr.Dropdown(list(ACTIVATIONS), value=d["act_fn"], label="Activation")
             f["scaling"] = gr.Number(
                 value=d["scaling"], label="Scaling", info="multiplier on the update", elem_id="scaling"
+            )
+            f["neat_init"] = gr.Dropdown(
+                list(NEAT_INITS),
+                value=d["neat_init"],
+                label="Initialisation",
+                info="calibrated: A scaled per layer so the update size does not depend on W0's scale; "
+                "kaiming: PEFT's stock init",
             )
             f["lora_alpha"] = gr.Number(
                 value=d["lora_alpha"], label="LoRA alpha", info="empty: alpha = r", visible=False
