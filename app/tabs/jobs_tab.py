@@ -211,39 +211,19 @@ def build(timer: gr.Timer) -> JobsTab:
         jobs, problem = safe_jobs(viewer_of(request))
         return jobs_frame(jobs), gr.update(choices=job_choices(jobs)), problem or backend.worker_notice(jobs)
 
+    def _blank_details(summary):
+        """What details() shows when there is no job to draw: the summary line and empty charts."""
+        return [summary, _empty_plot_frame(), _empty_plot_frame(), _empty_plot_frame(), "", "", None]
+
     def details(job_id, x, seen, force=False, viewer=None):
         if not job_id:
-            return [
-                job_summary({}),
-                _empty_plot_frame(),
-                _empty_plot_frame(),
-                _empty_plot_frame(),
-                "",
-                "",
-                None,
-            ]
+            return _blank_details(job_summary({}))
         try:
             job = backend.get_job(int(job_id), viewer)
         except Exception as exc:  # noqa: BLE001 - e.g. deleted meanwhile
-            return [
-                f"⚠ {backend.user_message(exc)}",
-                _empty_plot_frame(),
-                _empty_plot_frame(),
-                _empty_plot_frame(),
-                "",
-                "",
-                None,
-            ]
+            return _blank_details(f"⚠ {backend.user_message(exc)}")
         if not job:
-            return [
-                f"Job #{job_id} no longer exists.",
-                _empty_plot_frame(),
-                _empty_plot_frame(),
-                _empty_plot_frame(),
-                "",
-                "",
-                None,
-            ]
+            return _blank_details(f"Job #{job_id} no longer exists.")
         points = backend.get_metrics(int(job_id), viewer)
         stamp = (
             job_id,
