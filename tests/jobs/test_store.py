@@ -72,6 +72,42 @@ def test_claim_is_atomic_and_owner_checked(jobs_home: Path):
     assert store.claim_job(12345, "host-a", 1) is None
 
 
+def test_a_second_worker_on_the_same_host_is_not_the_owner(jobs_home: Path):
+    # two worker processes on one machine differ only by pid
+    job = _running("host-a", 1)
+    assert not store.heartbeat(job["id"], "host-a", 2)
+    store.update_running(job["id"], owner=("host-a", 2), progress=0.7)
+    assert store.get_job(job["id"])["progress"] == 0.0
+    point = [{"step": 1, "split": "train", "name": "loss", "value": 1.0}]
+    assert store.add_metric_points(job["id"], point, owner=("host-a", 2)) == 0
+    with pytest.raises(JobStateError):
+        store.set_status(job["id"], "succeeded", owner=("host-a", 2))
+
+
+def test_a_queued_job_cannot_end_without_running(jobs_home: Path):
+    job = store.create_job(SPEC)
+    for end in ("succeeded", "failed", "interrupted"):
+        with pytest.raises(JobStateError, match="is queued; it cannot become"):
+            store.set_status(job["id"], end)
+    assert store.get_job(job["id"])["status"] == "queued"
+
+
+def test_a_claim_starts_without_an_old_cancel_flag(jobs_home: Path):
+    # a flag left on a queued row (written by an older version, or by hand) must not cancel
+    # the new attempt the moment it starts
+    from sqlalchemy import update
+
+    from jobs.db import session
+    from jobs.models import Job
+
+    job = store.create_job(SPEC)
+    with session(write=True) as s:
+        s.execute(update(Job).where(Job.id == job["id"]).values(cancel_requested=True, error="old"))
+    claimed = store.claim_job(job["id"], "host-a", 1)
+    assert claimed["cancel_requested"] is False and claimed["error"] is None
+    assert store.control_state(job["id"], "host-a", 1) == "run"
+
+
 def test_metric_points_batched_and_unique(jobs_home: Path):
     job = _running()
     points = [
