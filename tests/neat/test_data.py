@@ -498,3 +498,13 @@ def test_suggestions(columns, task, mapping):
     assert suggest_task(columns) == task
     if task:
         assert suggest_columns(columns, task) == mapping
+
+
+def test_few_rows_are_warned_about_below_twenty(tmp_path):
+    def warnings(n: int) -> list[str]:
+        rows = [{"text": f"text number {i}", "label": i % 2} for i in range(n)]
+        return check_dataset(spec_for(_write_rows(tmp_path / f"{n}.csv", rows))).warnings
+
+    assert any("only 10 rows" in w for w in warnings(10))
+    assert any("only 19 rows" in w for w in warnings(19))
+    assert not any("rows: too few" in w for w in warnings(20))
