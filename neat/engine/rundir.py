@@ -153,7 +153,6 @@ class RunDir:
             raise ModelLoadError(f"{path} lists no labels")
         return [str(label) for label in labels], False
 
-
     def read_test_metrics(self) -> dict[str, Any] | None:
         """The test split's metrics (evaluate.py's metrics.json schema); None when not scored."""
         try:
