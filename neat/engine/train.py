@@ -327,7 +327,8 @@ def _check_only(spec: RunSpec) -> int:
     if result.errors:
         return 2
     if report is not None:
-        rows = report.rows if not spec.dataset.max_rows else min(report.rows, spec.dataset.max_rows)
+        rows = int(report.rows * (1 - spec.dataset.test_fraction))  # the test rows never train
+        rows = rows if not spec.dataset.max_rows else min(rows, spec.dataset.max_rows)
         if not spec.dataset.validation_source:
             rows = int(rows * (1 - spec.dataset.validation_fraction))
         labels = max(2, len(report.label_counts or {}))
