@@ -132,6 +132,7 @@ def test_training_scores_the_kept_checkpoint_on_the_test_split(class_run, tmp_pa
     # summary.json carries the flat metrics and n, the same numbers as test_metrics.json
     on_disk = json.loads(folder.summary_file.read_text())
     assert on_disk["test_metrics"] == summary["test_metrics"]
+    assert on_disk["rows"]["test"] == len(test) and on_disk["rows"]["validation"] > 0
     assert summary["test_metrics"] == {
         "n": len(test),
         "accuracy": metrics["accuracy"],
