@@ -1,4 +1,5 @@
-"""Turning a spec's `dataset.source` into train/validation `datasets.Dataset`s.
+"""Reading a spec's `dataset.source` as a `datasets.Dataset`, its columns and labels, and the
+seeded stratified split of rows (neat/engine/splits.py builds train/validation/test from it).
 
 A source is a built-in name, a data file (CSV, TSV, JSON, JSONL, Parquet), an image folder
 (`folder/<class>/<image>`) or a hub id. Every way it can fail becomes a DatasetError whose
@@ -304,11 +305,15 @@ def column_roles(spec) -> dict[str, str]:
     return roles
 
 
-def require_columns(ds: Dataset, spec, where: str = "the dataset") -> None:
-    """Raise DatasetError naming each mapped column that is missing, with the closest names."""
+def require_columns(
+    ds: Dataset, spec, where: str = "the dataset", roles: dict[str, str] | None = None
+) -> None:
+    """Raise DatasetError naming each mapped column that is missing, with the closest names.
+
+    `roles`: only these (role -> column); default every role the spec's task reads."""
     available = list(ds.column_names)
     problems = []
-    for role, column in column_roles(spec).items():
+    for role, column in (roles if roles is not None else column_roles(spec)).items():
         if column not in available:
             close = difflib.get_close_matches(column, available, n=2, cutoff=0.5)
             hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
@@ -341,30 +346,6 @@ def prepare(ds: Dataset, spec, source: str, where: str = "the dataset") -> Datas
     if spec.task == "image-classification":
         ds = load_images(ds, spec.dataset.columns.image, source_dir(source))
     return ds
-
-
-def load_splits(spec, raw: Dataset | None = None) -> tuple[Dataset, Dataset]:
-    """(train, validation) for a spec: max_rows applied, split seeded and stratified by label.
-
-    `raw`: the spec's dataset already loaded with load_raw (saves reading it twice).
-    """
-    d, seed = spec.dataset, spec.training.seed
-    ds = prepare(raw if raw is not None else load_raw(d.source, d.hub_split), spec, d.source)
-    if len(ds) == 0:
-        raise DatasetError(f"the dataset {d.source} has no rows")
-    if d.max_rows and len(ds) > d.max_rows:
-        ds = ds.shuffle(seed=seed).select(range(d.max_rows))
-    if d.validation_source:
-        valid = prepare(
-            load_raw(d.validation_source, d.hub_split), spec, d.validation_source, "the validation set"
-        )
-        if len(valid) == 0:
-            raise DatasetError(f"the validation dataset {d.validation_source} has no rows")
-        return ds, valid
-    labels = column_values(ds, spec.dataset.columns.label) if spec.task in DISCRETE_TASKS else None
-    stratify = labels if labels is not None and is_discrete(spec, labels) else None
-    train_idx, eval_idx = split_indices(len(ds), d.validation_fraction, seed, stratify)
-    return ds.select(train_idx), ds.select(eval_idx)
 
 
 def split_indices(n: int, fraction: float, seed: int, labels: list | None = None) -> tuple[list, list]:

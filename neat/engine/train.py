@@ -24,7 +24,7 @@ from transformers import EarlyStoppingCallback, PrinterCallback, Trainer, Traini
 from neat.engine import metrics
 from neat.engine import precision as precisions
 from neat.engine.attach import attach_method, parameter_groups
-from neat.engine.data import load_raw, load_splits
+from neat.engine.data import load_raw
 from neat.engine.data_check import check_dataset
 from neat.engine.errors import OutOfMemoryError, TrainingStopped, UserError
 from neat.engine.events import PrintListener, TrainingListener
@@ -32,6 +32,7 @@ from neat.engine.loading import head_module_names, load_base_model, load_process
 from neat.engine.progress import EventBridge, MetricsFile
 from neat.engine.rundir import RunDir
 from neat.engine.spec import RunSpec, example_spec
+from neat.engine.splits import split_dataset
 from neat.engine.tasks import label_info, perplexity, prepare_task
 
 
@@ -134,10 +135,16 @@ def run(
         report = check_dataset(spec, tokenizer=tokenizer, raw=raw)
         for warning in report.warnings:
             bridge.message(f"dataset check: {warning}", level="warning")
-        train_raw, eval_raw = load_splits(spec, raw=raw)
+        splits = split_dataset(spec, raw=raw)
+        train_raw, eval_raw = splits.train, splits.validation
         info = label_info(spec, train_raw, eval_raw)
         task = prepare_task(spec, processor, train_raw, eval_raw, info)
-        bridge.message(f"data: {len(task.train)} training rows, {len(task.eval)} validation rows")
+        held_out = f", {len(splits.test)} test rows" if splits.test is not None else ""
+        bridge.message(f"data: {len(task.train)} training rows, {len(task.eval)} validation rows{held_out}")
+        if splits.test is not None and main:
+            from neat.engine.holdout import save_test_split
+
+            save_test_split(splits.test, out.test_split)
         device = "cuda" if torch.cuda.is_available() else "cpu"
         run_precision = precisions.resolve(spec.training.precision, device)
         model = load_base_model(
@@ -188,13 +195,22 @@ def run(
 
     summary = {}
     if main:
-        summary = _save_outputs(spec, out, trainer, processor, info, final, trainable, started)
+        # the n behind each metric: validation metrics are on these rows, test metrics on those
+        rows = {
+            "train": len(task.train),
+            "validation": len(task.eval),
+            "test": len(splits.test) if splits.test is not None else 0,
+        }
+        summary = _save_outputs(spec, out, trainer, processor, info, final, trainable, started, rows)
+        if splits.test is not None:
+            bridge.message(f"scoring the test split with the kept checkpoint ({len(splits.test)} rows)")
+            _score_test_split(spec, out, trainer, processor, info, run_precision, bridge, summary)
         bridge.message(f"finished: {_format_metrics(summary['eval'])}")
     return summary
 
 
 def _save_outputs(
-    spec, out: RunDir, trainer, processor, info, final: dict, trainable: int, started: float
+    spec, out: RunDir, trainer, processor, info, final: dict, trainable: int, started: float, rows: dict
 ) -> dict:
     from neat.engine.summary import library_versions, peak_memory_bytes
 
@@ -210,6 +226,7 @@ def _save_outputs(
         "best_checkpoint": trainer.state.best_model_checkpoint,
         "best_metric": trainer.state.best_metric,
         "global_step": trainer.state.global_step,
+        "rows": rows,
         "trainable_parameters": trainable,
         "precision": _precision_that_ran(trainer.args),
         "train_seconds": round(time.time() - started, 2),
@@ -223,6 +240,25 @@ def _save_outputs(
 
         merged_dir(out.root)
     return summary
+
+
+def _score_test_split(spec, out: RunDir, trainer, processor, info, precision: str, bridge, summary) -> None:
+    """Score the kept (best) checkpoint, still in memory, on the held-out test split:
+    test_metrics.json and predictions.csv in the run folder, the flat metrics in summary.json."""
+    from neat.engine.evaluate import evaluate_run
+    from neat.engine.inference import Predictor
+    from neat.engine.scoring import flat_metrics
+
+    model = trainer.model.eval()
+    labels = info.names if info else None
+    regression = bool(info and info.regression)
+    device = next(model.parameters()).device
+    predictor = Predictor(out.root, spec, model, processor, labels, regression, device, precision)
+    metrics = evaluate_run(out.root, batch_size=spec.training.batch_size, predictor=predictor, progress=None)
+    summary["test_metrics"] = flat_metrics(metrics)
+    out.summary_file.write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    shown = {k: v for k, v in summary["test_metrics"].items() if v is not None}
+    bridge.message(f"test split: {_format_metrics(shown)}")
 
 
 def _precision_that_ran(args: TrainingArguments) -> str:
@@ -298,7 +334,8 @@ def _check_only(spec: RunSpec) -> int:
     if result.errors:
         return 2
     if report is not None:
-        rows = report.rows if not spec.dataset.max_rows else min(report.rows, spec.dataset.max_rows)
+        rows = int(report.rows * (1 - spec.dataset.test_fraction))  # the test rows never train
+        rows = rows if not spec.dataset.max_rows else min(rows, spec.dataset.max_rows)
         if not spec.dataset.validation_source:
             rows = int(rows * (1 - spec.dataset.validation_fraction))
         labels = max(2, len(report.label_counts or {}))
