@@ -94,8 +94,7 @@ def check_request(
 
 def _data_problems(data: str | None, folder: RunDir, run_id: int) -> list[FieldError]:
     if not data or not str(data).strip():
-        test_split = getattr(folder, "test_split", None)
-        if test_split is None or not Path(test_split).exists():
+        if not folder.test_split.exists():
             return [
                 FieldError("data", f"job {run_id} kept no held-out test split; choose a file to evaluate on")
             ]
