@@ -52,6 +52,8 @@ def submit_evaluation(
         if problems:
             raise SpecError(problems)
     columns = {role: column for role, column in (columns or {}).items() if column} or None
+    if isinstance(batch_size, float) and batch_size.is_integer():  # a gr.Number gives floats
+        batch_size = int(batch_size)
     from jobs import evaluation
 
     for job_id in ids:  # all checked first: a bad one queues none

@@ -36,6 +36,7 @@ def test_compare_with_lora_over_three_seeds_queues_six_linked_jobs(neat_home, ti
         assert (lora.method.r, lora.training.learning_rate) == (5, LORA_LR)  # equal budget, LoRA's own rate
     assert all(s.training.learning_rate != LORA_LR for s in specs if s.method.name == "neat")
     assert len({s.name for s in specs}) == 6
+    assert [s.name.rsplit("-", 2)[-2:] for s in specs[:2]] == [["neat", "s42"], ["lora", "s42"]]
     assert "sweep of 6 runs" in result.message
 
 

@@ -85,6 +85,7 @@ def plan(values: dict, spec: RunSpec, twin: Callable[[RunSpec], RunSpec]) -> lis
             runs.append(point)
             if point.method.name == "neat":
                 lora = twin(point)
+                lora.name = _twin_name(point.name)
                 if "training.learning_rate" in lists:
                     lora.training.learning_rate = point.training.learning_rate
                 if not any(_same_run(lora, other) for other in points):
@@ -94,6 +95,12 @@ def plan(values: dict, spec: RunSpec, twin: Callable[[RunSpec], RunSpec]) -> lis
             [FieldError(SWEEP_FIELD, f"{len(runs)} runs is more than the {MAX_SWEEP_RUNS} a sweep may queue")]
         )
     return runs
+
+
+def _twin_name(name: str) -> str:
+    """`run-neat-s43` -> `run-lora-s43`: the twin's name says its point like the NEAT run's."""
+    at = name.rfind("-neat")
+    return f"{name[:at]}-lora{name[at + 5 :]}" if at >= 0 else f"{name}-lora"
 
 
 def _same_run(a: RunSpec, b: RunSpec) -> bool:
