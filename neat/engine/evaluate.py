@@ -47,6 +47,7 @@ def evaluate_run(
     max_rows: int | None = None,
     *,
     max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+    max_answers: int | None = None,
     predictor=None,
 ) -> dict:
     """Score the run in `run_dir` on `data` (None: its saved test split); return the metrics.
@@ -54,7 +55,8 @@ def evaluate_run(
     Writes metrics.json and predictions.csv to `output_dir`; without one, into the run folder
     (its test split's scores as test_metrics.json). `columns` maps roles to this data's column
     names (None: the run's own). `predictor`: the run already loaded (training scores its kept
-    checkpoint without loading it again).
+    checkpoint without loading it again). `max_answers`: chat only, generate base and adapted
+    answers for the first N rows (the loss still covers every row); None: all rows.
     """
     from neat.engine.inference import Predictor
 
@@ -73,7 +75,7 @@ def evaluate_run(
     out.mkdir(parents=True, exist_ok=True)
     tick = progress or (lambda done, total: None)
     if spec.task == "causal-lm":
-        metrics, frame = _score_chat(predictor, ds, spec, batch_size, tick, max_new_tokens)
+        metrics, frame = _score_chat(predictor, ds, spec, batch_size, tick, max_new_tokens, max_answers)
     else:
         metrics, frame = _score_classifier(predictor, ds, spec, batch_size, tick, out)
     metrics = {"task": spec.task, "data": name, **metrics}
@@ -263,7 +265,9 @@ def _conversations(ds: Dataset, spec) -> tuple[list[list[dict]], list[str | None
     return prompts, references
 
 
-def _score_chat(predictor, ds: Dataset, spec, batch_size: int, tick: Progress, max_new_tokens: int):
+def _score_chat(
+    predictor, ds: Dataset, spec, batch_size: int, tick: Progress, max_new_tokens: int, max_answers: int | None
+):
     import pandas as pd
 
     from neat.engine.tasks import CausalLMCollator, _render, encode_conversation
@@ -275,9 +279,13 @@ def _score_chat(predictor, ds: Dataset, spec, batch_size: int, tick: Progress, m
     base, adapted, losses = [], [], []
     nll_total, tokens_total = 0.0, 0
     for start, stop in _batches(len(ds), batch_size):
-        rendered = [_render(tokenizer, t, add_generation_prompt=True) for t in turns[start:stop]]
-        base += predictor.generate_answers(rendered, use_adapter=False, max_new_tokens=max_new_tokens)
-        adapted += predictor.generate_answers(rendered, use_adapter=True, max_new_tokens=max_new_tokens)
+        answered = stop if max_answers is None else max(start, min(stop, max_answers))
+        rendered = [_render(tokenizer, t, add_generation_prompt=True) for t in turns[start:answered]]
+        if rendered:
+            base += predictor.generate_answers(rendered, use_adapter=False, max_new_tokens=max_new_tokens)
+            adapted += predictor.generate_answers(rendered, use_adapter=True, max_new_tokens=max_new_tokens)
+        base += [None] * (stop - answered)  # generation is the slow part: past the cap, loss only
+        adapted += [None] * (stop - answered)
         if labelled:
             chats = [
                 t + [{"role": "assistant", "content": r or ""}]
@@ -297,7 +305,8 @@ def _score_chat(predictor, ds: Dataset, spec, batch_size: int, tick: Progress, m
     if labelled:
         frame["loss"] = losses
     metrics = language_model_metrics(nll_total, tokens_total) if labelled else {}
-    return {"kind": "causal_lm", "n": len(ds), "labelled": labelled, **metrics}, frame
+    answers = len(ds) if max_answers is None else min(len(ds), max_answers)
+    return {"kind": "causal_lm", "n": len(ds), "labelled": labelled, "answered": answers, **metrics}, frame
 
 
 def _prompt_text(turns: list[dict]) -> str:

@@ -65,7 +65,7 @@ def language_model_metrics(nll_sum: float, tokens: int) -> dict:
 
 def flat_metrics(metrics: dict) -> dict:
     """The scalar metrics and n: what summary.json and the Jobs table keep."""
-    skip = {"task", "kind", "labelled", "data", "labels", "per_class", "confusion_matrix"}
+    skip = {"task", "kind", "labelled", "data", "labels", "per_class", "confusion_matrix", "answered"}
     return {
         k: v
         for k, v in metrics.items()

@@ -242,6 +242,9 @@ def _save_outputs(
     return summary
 
 
+TEST_SPLIT_ANSWERS = 32  # chat: base and adapted answers generated after training (the loss covers all)
+
+
 def _score_test_split(spec, out: RunDir, trainer, processor, info, precision: str, bridge, summary) -> None:
     """Score the kept (best) checkpoint, still in memory, on the held-out test split:
     test_metrics.json and predictions.csv in the run folder, the flat metrics in summary.json."""
@@ -254,7 +257,12 @@ def _score_test_split(spec, out: RunDir, trainer, processor, info, precision: st
     regression = bool(info and info.regression)
     device = next(model.parameters()).device
     predictor = Predictor(out.root, spec, model, processor, labels, regression, device, precision)
-    metrics = evaluate_run(out.root, batch_size=spec.training.batch_size, predictor=predictor, progress=None)
+    metrics = evaluate_run(
+        out.root,
+        batch_size=spec.training.batch_size,
+        predictor=predictor,
+        max_answers=TEST_SPLIT_ANSWERS,  # a full evaluation job can answer every test prompt
+    )
     summary["test_metrics"] = flat_metrics(metrics)
     out.summary_file.write_text(json.dumps(summary, indent=2), encoding="utf-8")
     shown = {k: v for k, v in summary["test_metrics"].items() if v is not None}

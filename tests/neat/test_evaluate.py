@@ -403,3 +403,21 @@ def test_chat_messages_file_scores_the_last_answer(chat_run, tmp_path):
     assert metrics["labelled"] is True and metrics["n"] == 2 and metrics["tokens"] > 0
     assert frame["reference"].tolist() == ["hello there friend 2", "hello there friend 3"]
     assert frame["prompt"][0] == "user: say hello 1\nassistant: hello there friend 1\nuser: say hello 2"
+
+
+def test_chat_answers_only_the_first_rows_when_capped(chat_run, tmp_path):
+    # training scores its test split with a cap on generated answers; the loss covers every row
+    out, _ = chat_run
+    path = tmp_path / "new.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in _chat_rows(5, offset=200)), encoding="utf-8")
+    full = evaluate_run(out, data=path, output_dir=tmp_path / "all", batch_size=2, max_new_tokens=4)
+    capped = evaluate_run(
+        out, data=path, output_dir=tmp_path / "cap", batch_size=2, max_new_tokens=4, max_answers=3
+    )
+    assert (capped["answered"], full["answered"]) == (3, 5)
+    assert capped["loss"] == pytest.approx(full["loss"]) and capped["tokens"] == full["tokens"]
+    frame = pd.read_csv(tmp_path / "cap" / "predictions.csv", keep_default_na=False)
+    whole = pd.read_csv(tmp_path / "all" / "predictions.csv", keep_default_na=False)
+    for column in ("base_answer", "adapted_answer"):
+        assert list(frame[column][:3]) == list(whole[column][:3]) and set(frame[column][3:]) == {""}
+    assert list(frame["loss"]) == pytest.approx(list(whole["loss"]), rel=1e-4)
