@@ -266,7 +266,13 @@ def _conversations(ds: Dataset, spec) -> tuple[list[list[dict]], list[str | None
 
 
 def _score_chat(
-    predictor, ds: Dataset, spec, batch_size: int, tick: Progress, max_new_tokens: int, max_answers: int | None
+    predictor,
+    ds: Dataset,
+    spec,
+    batch_size: int,
+    tick: Progress,
+    max_new_tokens: int,
+    max_answers: int | None,
 ):
     import pandas as pd
 
