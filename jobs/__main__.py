@@ -1,6 +1,9 @@
 """Command line for the job queue (a worker runs them: `python -m jobs.worker`).
 
 python -m jobs submit RUN.yaml [--priority P] [--no-check]
+python -m jobs sweep RUN.yaml --set training.learning_rate=1e-3,5e-3 --set method.name=neat,lora
+                     [--name N] [--dry-run] [--no-check]
+python -m jobs evaluate JOB_ID [--data FILE] [--columns text=..,label=..] [--batch-size N]
 python -m jobs list [--status S]
 python -m jobs show ID
 python -m jobs logs ID [--follow] [--tail N]
@@ -70,6 +73,91 @@ def cmd_submit(args) -> int:
     return 0
 
 
+def _check(spec: RunSpec) -> bool:
+    """The pre-queue check the UI's Start and `neat.train --check` run; False (reported) on errors."""
+    from neat.engine.prequeue import check_run
+
+    result = check_run(spec)
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    for error in result.errors:
+        print(f"error: {error}", file=sys.stderr)
+    return not result.errors
+
+
+def parse_sets(sets: list[str]) -> dict[str, list]:
+    """`--set FIELD=V1,V2` options as sweep axes, each list read as the field's type."""
+    from neat.engine.errors import FieldError, SpecError
+    from neat.engine.sweep import field_kind, parse_value_list
+
+    axes: dict[str, list] = {}
+    for item in sets:
+        path, sep, values = item.partition("=")
+        path = path.strip()
+        if not sep or not path:
+            raise SpecError([FieldError("--set", f"{item!r} is not FIELD=VALUE[,VALUE...]")])
+        if path in axes:
+            raise SpecError([FieldError(path, "is set twice; give all its values in one --set")])
+        axes[path] = parse_value_list(values, field_kind(path), field=path)
+    return axes
+
+
+def cmd_sweep(args) -> int:
+    from neat.engine.sweep import expand_grid
+
+    spec = RunSpec.load(args.spec)
+    axes = parse_sets(args.set or [])
+    runs = expand_grid(spec, axes)
+    print(f"{len(runs)} run(s) in the grid:")
+    rows = [[i, run.name, *(_value_at(run, path) for path in axes)] for i, run in enumerate(runs, 1)]
+    print(_table(rows, ["#", "NAME", *axes]))
+    if args.dry_run:
+        print("dry run: nothing was queued")
+        return 0
+    if not args.no_check:
+        checked = {}
+        for run in runs:  # the model and data are the same; each method's targets are checked once
+            checked.setdefault(run.method.name, run)
+        if not all([_check(run) for run in checked.values()]):
+            print("nothing was queued (--no-check skips the check)", file=sys.stderr)
+            return 1
+    name = args.name or f"{spec.name} sweep"
+    ids = api.submit_sweep(runs, name, priority=args.priority)
+    sweep_id = api.get_job(ids[0])["sweep_id"]
+    print(f"queued sweep {sweep_id} ({name}): jobs {', '.join(map(str, ids))}")
+    return 0
+
+
+def _value_at(spec: RunSpec, path: str):
+    value = spec
+    for part in path.split("."):
+        value = getattr(value, part)
+    return f"{value:g}" if isinstance(value, float) else value
+
+
+def parse_columns(text: str | None) -> dict[str, str] | None:
+    """`text=review,label=stars` as {role: column}."""
+    from neat.engine.errors import FieldError, SpecError
+
+    if not text:
+        return None
+    columns = {}
+    for item in text.split(","):
+        role, sep, column = item.partition("=")
+        if not sep or not role.strip() or not column.strip():
+            raise SpecError([FieldError("--columns", f"{item.strip()!r} is not ROLE=COLUMN")])
+        columns[role.strip()] = column.strip()
+    return columns
+
+
+def cmd_evaluate(args) -> int:
+    job_id = api.submit_evaluation(
+        args.id, data=args.data, columns=parse_columns(args.columns), batch_size=args.batch_size
+    )
+    print(f"queued evaluation job {job_id} of job {args.id}; run `python -m jobs.worker` to score it")
+    return 0
+
+
 def cmd_list(args) -> int:
     jobs = api.list_jobs(status=args.status, limit=args.limit)
     if not jobs:
@@ -78,6 +166,7 @@ def cmd_list(args) -> int:
     rows = [
         [
             j["id"],
+            j.get("kind") or "train",
             _short(j["name"], 30),
             j["status"] + (" (cancelling)" if j["cancel_requested"] and j["status"] == "running" else ""),
             f"{100 * (j['progress'] or 0):.0f}%",
@@ -89,7 +178,9 @@ def cmd_list(args) -> int:
         ]
         for j in jobs
     ]
-    print(_table(rows, ["ID", "NAME", "STATUS", "PROGRESS", "ETA", "BEST", "PRIO", "CREATED", "ERROR"]))
+    print(
+        _table(rows, ["ID", "KIND", "NAME", "STATUS", "PROGRESS", "ETA", "BEST", "PRIO", "CREATED", "ERROR"])
+    )
     return 0
 
 
@@ -98,6 +189,7 @@ def cmd_show(args) -> int:
     fields = [
         ("id", job["id"]),
         ("name", job["name"]),
+        ("kind", job.get("kind") or "train"),
         ("status", job["status"]),
         ("progress", f"{100 * (job['progress'] or 0):.1f}%"),
         ("eta", _duration(job["eta_seconds"])),
@@ -188,6 +280,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-check", action="store_true", help="queue without the pre-queue check of the model and data"
     )
     p.set_defaults(func=cmd_submit)
+    p = sub.add_parser("sweep", help="queue a grid of runs from a spec and value lists")
+    p.add_argument("spec")
+    p.add_argument(
+        "--set", action="append", metavar="FIELD=V1,V2", help="a spec field and its values (repeatable)"
+    )
+    p.add_argument("--name", help="the sweep's name (default: the spec's name + ' sweep')")
+    p.add_argument("--priority", type=int, default=0)
+    p.add_argument("--dry-run", action="store_true", help="print the grid, queue nothing")
+    p.add_argument("--no-check", action="store_true", help="queue without the pre-queue check")
+    p.set_defaults(func=cmd_sweep)
+    p = sub.add_parser("evaluate", help="score a succeeded training job on data (default: its test split)")
+    p.add_argument("id", type=int)
+    p.add_argument("--data", help="a data file or folder, or a hub id (default: the run's test split)")
+    p.add_argument("--columns", help="ROLE=COLUMN,... e.g. text=review,label=stars (default: the run's)")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.set_defaults(func=cmd_evaluate)
     p = sub.add_parser("list", help="list jobs, newest first")
     p.add_argument(
         "--status", choices=["queued", "running", "succeeded", "failed", "cancelled", "interrupted"]

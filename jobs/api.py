@@ -31,6 +31,7 @@ __all__ = [
     "resume",
     "retry",
     "submit",
+    "submit_evaluation",
     "submit_sweep",
 ]
 
@@ -98,11 +99,38 @@ def submit_sweep(
     return [submit(spec, priority=priority, sweep=sweep["id"], owner=owner) for spec in checked]
 
 
+def submit_evaluation(
+    run_job_id: int,
+    data: str | None = None,
+    columns: dict[str, str] | None = None,
+    batch_size: int = 32,
+    owner: str | None = None,
+    any_owner: bool = False,
+) -> int:
+    """Queue an evaluation of the succeeded training job `run_job_id` on `data` (a file, folder
+    or hub id; None: the run's own held-out test split) with `columns` ({role: column}; None:
+    the run's own). Everything knowable is checked first (jobs/evaluation.py), so a bad request
+    raises and queues nothing. `owner` may score only its own runs unless `any_owner`.
+    Returns the evaluation job's id; its results go to NEAT_HOME/evaluations/<id>/."""
+    from jobs import evaluation
+
+    spec, run = evaluation.check_request(run_job_id, data, columns, batch_size, owner, any_owner)
+    job = _write(
+        store.create_job, spec, name=evaluation.job_name(run, spec["data"]), owner=owner, kind=evaluation.KIND
+    )
+    _enqueue(job)
+    return job["id"]
+
+
 def list_jobs(
-    status: str | None = None, sweep: int | None = None, limit: int | None = None, owner: str | None = None
+    status: str | None = None,
+    sweep: int | None = None,
+    limit: int | None = None,
+    owner: str | None = None,
+    kind: str | None = None,
 ) -> list[dict]:
-    """Jobs, newest first (optionally only one status, one sweep or one owner's)."""
-    return store.list_jobs(status=status, sweep_id=sweep, limit=limit, owner=owner)
+    """Jobs, newest first (optionally only one status, sweep, owner's or kind: train | evaluate)."""
+    return store.list_jobs(status=status, sweep_id=sweep, limit=limit, owner=owner, kind=kind)
 
 
 def get_job(job_id: int) -> dict[str, Any]:
@@ -148,15 +176,22 @@ def retry(job_id: int) -> int:
     job = store.get_job(job_id)
     if job["status"] not in RETRYABLE:
         raise JobStateError(f"job {job_id} is {job['status']}; wait for it to end (or cancel it) first")
-    spec = _as_spec(job["spec"])
+    if job.get("kind") == "evaluate":  # checked again: the run may have gone since
+        from jobs import evaluation
+
+        s = job["spec"]
+        spec, _ = evaluation.check_request(s["run_job"], s.get("data"), s.get("columns"), s["batch_size"])
+    else:
+        spec = _as_spec(job["spec"]).to_dict()
     new = _write(
         store.create_job,
-        spec.to_dict(),
+        spec,
         name=job["name"],
         priority=job["priority"],
         sweep_id=job["sweep_id"],
         retry_of=job_id,
         owner=job.get("owner"),
+        kind=job.get("kind") or "train",
     )
     store.add_event(new["id"], f"retry of job {job_id}")
     _enqueue(new)
@@ -164,5 +199,11 @@ def retry(job_id: int) -> int:
 
 
 def delete(job_id: int) -> None:
-    """Delete a job that is not running, with its metrics, log and output folder."""
+    """Delete a job that is not running, with its metrics, log and output folder. A training
+    job's evaluations are kept (their results are in their own folders); their logs say so."""
+    kind = store.get_job(job_id).get("kind")
     store.delete_job(job_id)
+    if kind == "train":
+        from jobs import evaluation
+
+        evaluation.note_run_deleted(job_id)

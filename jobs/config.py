@@ -22,6 +22,11 @@ def runs_dir() -> Path:
     return neat_home() / "runs"
 
 
+def evaluations_dir() -> Path:
+    """Where evaluation jobs write metrics.json and predictions.csv: NEAT_HOME/evaluations/<id>/."""
+    return neat_home() / "evaluations"
+
+
 def db_url() -> str:
     return os.environ.get("NEAT_DB_URL") or f"sqlite:///{neat_home() / 'neat.db'}"
 

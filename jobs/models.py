@@ -22,6 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+KINDS = ("train", "evaluate")  # what a job does (revision 0005)
 STATUSES = ("queued", "running", "succeeded", "failed", "cancelled", "interrupted")
 END_STATES = ("succeeded", "failed", "cancelled", "interrupted")
 
@@ -73,6 +74,8 @@ class Job(Base):
     owner: Mapped[str | None] = mapped_column(String(200), index=True)
     # Added by revision 0004: where the job last ran, `gpu:N` or `cpu`
     device: Mapped[str | None] = mapped_column(String(64))
+    # Added by revision 0005: `train` or `evaluate` (KINDS)
+    kind: Mapped[str] = mapped_column(String(16), default="train", server_default="train")
 
 
 class MetricPoint(Base):

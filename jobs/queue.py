@@ -71,8 +71,8 @@ def enqueue_missing() -> list[int]:
 
 
 def run_job(job_id: int) -> str:
-    """The Huey task: claim the job and train it; returns how it ended ('skipped' if not queued)."""
-    from jobs import runner
+    """The Huey task: claim the job and run it by its kind (train: jobs.runner, evaluate:
+    jobs.evaluation); returns how it ended ('skipped' if not queued)."""
     from jobs.devices import assigned_device
 
     host, pid = socket.gethostname(), os.getpid()
@@ -80,4 +80,10 @@ def run_job(job_id: int) -> str:
     if job is None:
         log.info("job %s is not queued any more (cancelled, deleted or taken): skipped", job_id)
         return "skipped"
+    if job.get("kind") == "evaluate":
+        from jobs import evaluation
+
+        return evaluation.execute(job, host, pid)
+    from jobs import runner
+
     return runner.execute(job, host, pid)

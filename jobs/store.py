@@ -21,7 +21,7 @@ from sqlalchemy import delete, func, select, update
 from jobs import config
 from jobs.db import session
 from jobs.errors import JobNotFound, JobStateError
-from jobs.models import END_STATES, Job, JobEvent, MetricPoint, Sweep, utcnow
+from jobs.models import END_STATES, KINDS, Job, JobEvent, MetricPoint, Sweep, utcnow
 from neat.engine.rundir import RunDir
 
 # status -> the statuses it may move to
@@ -91,13 +91,18 @@ def create_job(
     sweep_id: int | None = None,
     retry_of: int | None = None,
     owner: str | None = None,
+    kind: str = "train",
 ) -> dict[str, Any]:
-    """Insert a `queued` job; its output dir is NEAT_HOME/runs/<id>-<slug of name>.
+    """Insert a `queued` job; its output dir is NEAT_HOME/runs/<id>-<slug of name> (an
+    evaluation's: NEAT_HOME/evaluations/<id>).
 
     `owner`: the signed-in account that queued it (None from the CLI or without login)."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown job kind {kind!r}")
     name = name or str(spec.get("name") or "run")
     with session(write=True) as s:
         job = Job(
+            kind=kind,
             name=name,
             status="queued",
             spec=spec,
@@ -113,7 +118,10 @@ def create_job(
         )
         s.add(job)
         s.flush()
-        job.output_dir = str(config.runs_dir() / f"{job.id}-{slugify(name)}")
+        if kind == "evaluate":
+            job.output_dir = str(config.evaluations_dir() / str(job.id))
+        else:
+            job.output_dir = str(config.runs_dir() / f"{job.id}-{slugify(name)}")
         s.flush()
         return _job_dict(job)
 
@@ -131,9 +139,12 @@ def list_jobs(
     sweep_id: int | None = None,
     limit: int | None = None,
     owner: str | None = None,
+    kind: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Jobs, newest first (only `owner`'s when given)."""
+    """Jobs, newest first (only `owner`'s, or one `kind`'s, when given)."""
     query = select(Job).order_by(Job.id.desc())
+    if kind is not None:
+        query = query.where(Job.kind == kind)
     if owner is not None:
         query = query.where(Job.owner == owner)
     if status is not None:
@@ -306,8 +317,9 @@ def delete_job(job_id: int) -> None:
         s.execute(delete(JobEvent).where(JobEvent.job_id == job_id))
         s.execute(delete(Job).where(Job.id == job_id, Job.status != "running"))
     if output_dir:
-        path, runs = Path(output_dir).resolve(), config.runs_dir().resolve()
-        if runs in path.parents and path.is_dir():  # never delete outside NEAT_HOME/runs
+        path = Path(output_dir).resolve()
+        roots = (config.runs_dir().resolve(), config.evaluations_dir().resolve())
+        if any(root in path.parents for root in roots) and path.is_dir():  # never outside them
             shutil.rmtree(path, ignore_errors=True)
 
 

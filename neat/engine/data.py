@@ -13,6 +13,7 @@ import gzip
 import io
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -304,11 +305,15 @@ def column_roles(spec) -> dict[str, str]:
     return roles
 
 
-def require_columns(ds: Dataset, spec, where: str = "the dataset") -> None:
-    """Raise DatasetError naming each mapped column that is missing, with the closest names."""
+def require_columns(
+    ds: Dataset, spec, where: str = "the dataset", roles: dict[str, str] | None = None
+) -> None:
+    """Raise DatasetError naming each mapped column that is missing, with the closest names.
+
+    `roles`: only these (role -> column); default every role the spec's task reads."""
     available = list(ds.column_names)
     problems = []
-    for role, column in column_roles(spec).items():
+    for role, column in (roles if roles is not None else column_roles(spec)).items():
         if column not in available:
             close = difflib.get_close_matches(column, available, n=2, cutoff=0.5)
             hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
@@ -343,8 +348,22 @@ def prepare(ds: Dataset, spec, source: str, where: str = "the dataset") -> Datas
     return ds
 
 
+@dataclass
+class Splits:
+    train: Dataset
+    validation: Dataset
+    test: Dataset | None = None  # dataset.test_source / test_fraction; None without either
+
+
 def load_splits(spec, raw: Dataset | None = None) -> tuple[Dataset, Dataset]:
-    """(train, validation) for a spec: max_rows applied, split seeded and stratified by label.
+    """(train, validation) for a spec, as split_dataset carves them (the test rows left out)."""
+    splits = split_dataset(spec, raw)
+    return splits.train, splits.validation
+
+
+def split_dataset(spec, raw: Dataset | None = None) -> Splits:
+    """Train, validation and test rows for a spec: max_rows applied, splits seeded and
+    stratified by label, the test rows kept out of the other two (neat/engine/holdout.py).
 
     `raw`: the spec's dataset already loaded with load_raw (saves reading it twice).
     """
@@ -352,6 +371,15 @@ def load_splits(spec, raw: Dataset | None = None) -> tuple[Dataset, Dataset]:
     ds = prepare(raw if raw is not None else load_raw(d.source, d.hub_split), spec, d.source)
     if len(ds) == 0:
         raise DatasetError(f"the dataset {d.source} has no rows")
+    test = None
+    if d.test_fraction or d.test_source:
+        from neat.engine import holdout  # holdout builds on this module
+
+        if d.test_fraction:
+            ds, test = holdout.carve_test(ds, spec)
+        else:
+            test = holdout.read_test_source(spec)
+            ds = holdout.without_test_rows(ds, test, spec, f"the dataset {d.source}")
     if d.max_rows and len(ds) > d.max_rows:
         ds = ds.shuffle(seed=seed).select(range(d.max_rows))
     if d.validation_source:
@@ -360,11 +388,13 @@ def load_splits(spec, raw: Dataset | None = None) -> tuple[Dataset, Dataset]:
         )
         if len(valid) == 0:
             raise DatasetError(f"the validation dataset {d.validation_source} has no rows")
-        return ds, valid
+        if test is not None:
+            valid = holdout.without_test_rows(valid, test, spec, f"the validation set {d.validation_source}")
+        return Splits(ds, valid, test)
     labels = column_values(ds, spec.dataset.columns.label) if spec.task in DISCRETE_TASKS else None
     stratify = labels if labels is not None and is_discrete(spec, labels) else None
     train_idx, eval_idx = split_indices(len(ds), d.validation_fraction, seed, stratify)
-    return ds.select(train_idx), ds.select(eval_idx)
+    return Splits(ds.select(train_idx), ds.select(eval_idx), test)
 
 
 def split_indices(n: int, fraction: float, seed: int, labels: list | None = None) -> tuple[list, list]:

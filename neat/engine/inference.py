@@ -244,6 +244,67 @@ class Predictor:
         names = self.labels or [str(i) for i in range(len(probs))]
         return dict(zip(names, probs))
 
+    # -- batches, for evaluation (neat/engine/evaluate.py) ------------------------------------
+    def encode_texts(self, texts: list[str], pairs: list[str] | None = None) -> dict:
+        """A padded batch of texts (and second texts), tokenised as training tokenised them."""
+        return self.processor(
+            texts,
+            pairs,
+            truncation=True,
+            max_length=self.spec.training.max_length,
+            padding=True,
+            return_tensors="pt",
+        )
+
+    def encode_images(self, images: list) -> dict:
+        return self.processor(images=[image.convert("RGB") for image in images], return_tensors="pt")
+
+    def logits(self, inputs: dict, use_adapter: bool = True) -> torch.Tensor:
+        """The model's logits for one encoded batch, as fp32 on the CPU."""
+        inputs = {k: v.to(self.device) for k, v in inputs.items()}
+        with self._using(use_adapter) as model, torch.inference_mode():
+            return model(**inputs).logits.float().cpu()
+
+    def response_losses(self, batch: dict, use_adapter: bool = True) -> tuple[list[float], list[int]]:
+        """Per row of a causal-LM batch (input_ids, attention_mask, labels with -100 where
+        nothing is learned): the summed token loss of the labelled tokens, and their count."""
+        batch = {k: v.to(self.device) for k, v in batch.items()}
+        labels = batch["labels"][:, 1:]
+        with self._using(use_adapter) as model, torch.inference_mode():
+            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+            nll = torch.nn.functional.cross_entropy(
+                logits[:, :-1].float().transpose(1, 2), labels, ignore_index=-100, reduction="none"
+            )
+        counted = labels != -100
+        return (nll * counted).sum(1).tolist(), counted.sum(1).tolist()
+
+    def generate_answers(self, prompts: list[str], use_adapter: bool, max_new_tokens: int = 64) -> list[str]:
+        """Greedy answers to chat prompts already rendered (chat_prompt), as one left-padded batch.
+
+        A prompt longer than training.max_length keeps its end, where the answer starts."""
+        tokenizer = self.processor
+        limit = self.spec.training.max_length
+        rows = [tokenizer(prompt)["input_ids"][-limit:] for prompt in prompts]
+        width = max(len(row) for row in rows)
+        pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, row in enumerate(rows):
+            ids[i, width - len(row) :] = torch.tensor(row)
+            mask[i, width - len(row) :] = 1
+        with self._using(use_adapter) as model, torch.inference_mode():
+            out = model.generate(
+                input_ids=ids.to(self.device),
+                attention_mask=mask.to(self.device),
+                max_new_tokens=int(max_new_tokens),
+                do_sample=False,
+                temperature=None,
+                top_p=None,
+                top_k=None,
+                pad_token_id=pad_id,
+            )
+        return tokenizer.batch_decode(out[:, width:], skip_special_tokens=True)
+
     # -- chat --------------------------------------------------------------------------------
     def chat_prompt(self, prompt: str) -> str:
         """The prompt as training rendered it: the chat template, else a User:/Assistant: transcript."""

@@ -6,6 +6,8 @@
     metrics.jsonl  one line per log event: step, epoch, split, metrics, time
     summary.json   final metrics, trainable parameters, time, memory, versions, the spec
     checkpoints/   checkpoint-<step>/ with optimizer and scheduler state, for resuming
+    test_split/    the held-out test rows (datasets' save_to_disk), when the spec asks for a test split
+    test_metrics.json, predictions.csv   the kept checkpoint scored on them (neat/engine/evaluate.py)
     merged/, exports/   built on request (neat/engine/export.py)
 
 A checkpoint counts once it is complete: the Trainer writes trainer_state.json last, so a
@@ -41,6 +43,9 @@ class RunDir:
         self.checkpoints = self.root / "checkpoints"
         self.merged = self.root / "merged"
         self.exports = self.root / "exports"
+        self.test_split = self.root / "test_split"
+        self.test_metrics_path = self.root / "test_metrics.json"
+        self.predictions_path = self.root / "predictions.csv"
 
     def __repr__(self) -> str:
         return f"RunDir({str(self.root)!r})"
@@ -147,6 +152,14 @@ class RunDir:
         if not isinstance(labels, list) or not labels:
             raise ModelLoadError(f"{path} lists no labels")
         return [str(label) for label in labels], False
+
+    def read_test_metrics(self) -> dict[str, Any] | None:
+        """The test split's metrics (evaluate.py's metrics.json schema); None when not scored."""
+        try:
+            data = json.loads(self.test_metrics_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
 
 
 def _step(record: dict[str, Any]) -> int:

@@ -66,6 +66,10 @@ class DataSpec:
     validation_fraction: float = 0.1
     hub_split: str = "train"
     max_rows: int | None = None  # keep only this many training rows (quick experiments)
+    # A held-out test split, scored once with the kept checkpoint after training: a separate
+    # file / image folder / hub dataset ("id" or "id:split"), or a share carved from `source`.
+    test_source: str | None = None
+    test_fraction: float = 0.0  # 0: no test split carved
 
 
 @dataclass
@@ -170,6 +174,7 @@ class RunSpec:
             bad("dataset.source", "must name a built-in dataset, a file, a folder or a hub id")
         if not 0.0 < d.validation_fraction < 0.9:
             bad("dataset.validation_fraction", "must be between 0 and 0.9")
+        e.extend(_test_split_errors(d))
         if d.max_rows is not None and d.max_rows < 2:
             bad("dataset.max_rows", "must be at least 2 (or empty for all rows)")
         if m.name not in METHODS:
@@ -216,6 +221,30 @@ class RunSpec:
         if errors:
             raise SpecError(errors)
         return self
+
+
+def _test_split_errors(d: DataSpec) -> list[FieldError]:
+    """test_source and test_fraction: one way to get a test split, never scored on training rows."""
+    errors = []
+
+    def bad(name: str, message: str) -> None:
+        errors.append(FieldError(f"dataset.{name}", message))
+
+    if d.test_source is not None and not d.test_source.strip():
+        bad("test_source", "must name a file, a folder or a hub dataset (or be empty for none)")
+    if not 0.0 <= d.test_fraction < 0.9:
+        bad("test_fraction", f"must be in [0, 0.9) (0 for no test split), got {d.test_fraction}")
+    elif d.test_fraction and d.test_source:
+        bad("test_fraction", "set either dataset.test_source or dataset.test_fraction, not both")
+    elif d.test_fraction and not d.validation_source and d.test_fraction + d.validation_fraction >= 0.9:
+        bad(
+            "test_fraction",
+            f"with validation_fraction {d.validation_fraction} it leaves too few training rows "
+            "(the two together must stay below 0.9)",
+        )
+    if d.test_source and d.test_source.strip() == d.source.strip():
+        bad("test_source", "is the training source itself; set test_fraction to carve a test split from it")
+    return errors
 
 
 def _build(cls, data: dict[str, Any], prefix: str, errors: list[FieldError]):

@@ -24,7 +24,7 @@ from transformers import EarlyStoppingCallback, PrinterCallback, Trainer, Traini
 from neat.engine import metrics
 from neat.engine import precision as precisions
 from neat.engine.attach import attach_method, parameter_groups
-from neat.engine.data import load_raw, load_splits
+from neat.engine.data import load_raw, split_dataset
 from neat.engine.data_check import check_dataset
 from neat.engine.errors import OutOfMemoryError, TrainingStopped, UserError
 from neat.engine.events import PrintListener, TrainingListener
@@ -134,10 +134,16 @@ def run(
         report = check_dataset(spec, tokenizer=tokenizer, raw=raw)
         for warning in report.warnings:
             bridge.message(f"dataset check: {warning}", level="warning")
-        train_raw, eval_raw = load_splits(spec, raw=raw)
+        splits = split_dataset(spec, raw=raw)
+        train_raw, eval_raw = splits.train, splits.validation
         info = label_info(spec, train_raw, eval_raw)
         task = prepare_task(spec, processor, train_raw, eval_raw, info)
-        bridge.message(f"data: {len(task.train)} training rows, {len(task.eval)} validation rows")
+        held_out = f", {len(splits.test)} test rows" if splits.test is not None else ""
+        bridge.message(f"data: {len(task.train)} training rows, {len(task.eval)} validation rows{held_out}")
+        if splits.test is not None and main:
+            from neat.engine.holdout import save_test_split
+
+            save_test_split(splits.test, out.test_split)
         device = "cuda" if torch.cuda.is_available() else "cpu"
         run_precision = precisions.resolve(spec.training.precision, device)
         model = load_base_model(
@@ -189,6 +195,9 @@ def run(
     summary = {}
     if main:
         summary = _save_outputs(spec, out, trainer, processor, info, final, trainable, started)
+        if splits.test is not None:
+            bridge.message(f"scoring the test split with the kept checkpoint ({len(splits.test)} rows)")
+            _score_test_split(spec, out, trainer, processor, info, run_precision, bridge, summary)
         bridge.message(f"finished: {_format_metrics(summary['eval'])}")
     return summary
 
@@ -223,6 +232,25 @@ def _save_outputs(
 
         merged_dir(out.root)
     return summary
+
+
+def _score_test_split(spec, out: RunDir, trainer, processor, info, precision: str, bridge, summary) -> None:
+    """Score the kept (best) checkpoint, still in memory, on the held-out test split:
+    test_metrics.json and predictions.csv in the run folder, the flat metrics in summary.json."""
+    from neat.engine.evaluate import evaluate_run
+    from neat.engine.inference import Predictor
+    from neat.engine.scoring import flat_metrics
+
+    model = trainer.model.eval()
+    labels = info.names if info else None
+    regression = bool(info and info.regression)
+    device = next(model.parameters()).device
+    predictor = Predictor(out.root, spec, model, processor, labels, regression, device, precision)
+    metrics = evaluate_run(out.root, batch_size=spec.training.batch_size, predictor=predictor, progress=None)
+    summary["test_metrics"] = flat_metrics(metrics)
+    out.summary_file.write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    shown = {k: v for k, v in summary["test_metrics"].items() if v is not None}
+    bridge.message(f"test split: {_format_metrics(shown)}")
 
 
 def _precision_that_ran(args: TrainingArguments) -> str:

@@ -39,8 +39,8 @@ def test_cli_submit_list_show_logs_cancel_retry_delete(jobs_home: Path, make_spe
 
     code, out, _ = run_cli(capsys, "list")
     lines = out.splitlines()
-    assert code == 0 and lines[0].split()[:4] == ["ID", "NAME", "STATUS", "PROGRESS"]
-    assert lines[2].split()[:4] == ["1", "cli", "run", "queued"]
+    assert code == 0 and lines[0].split()[:4] == ["ID", "KIND", "NAME", "STATUS"]
+    assert lines[2].split()[:4] == ["1", "train", "cli", "run"]
 
     assert run_cli(capsys, "cancel", "1")[1].strip() == "job 1: cancelled"
     code, out, _ = run_cli(capsys, "show", "1")

@@ -50,9 +50,10 @@ def test_upgrade_from_first_revision_keeps_data(db_url: str):
         )
 
     db.upgrade(db_url, "head")
-    assert db.current_revision(db_url) == "0004"
+    assert db.current_revision(db_url) == "0005"
     job = store.get_job(1)
     assert job["device"] is None  # jobs from before 0003 ran somewhere unrecorded
+    assert job["kind"] == "train"  # every job before 0005 trained
     assert (job["name"], job["status"], job["priority"], job["sweep_id"], job["error"]) == (
         "old run",
         "failed",
@@ -90,5 +91,29 @@ def test_concurrent_first_start_migrates_once(db_url: str):
     ]
     errors = [p.communicate(timeout=120)[1].decode() for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0, 0], errors
-    assert db.current_revision(db_url) == "0004"
+    assert db.current_revision(db_url) == "0005"
     assert len(store.list_jobs()) == 4
+
+
+def test_revision_0005_marks_every_older_job_a_training_job_and_stores_evaluations(db_url: str):
+    db.upgrade(db_url, "0004")
+    with db.get_engine(db_url).begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO jobs (id, name, status, spec, priority, created_at, progress, cancel_requested, "
+                "attempts, auto_resumed) VALUES (1, 'old', 'succeeded', '{}', 0, '2025-01-01', 1.0, 0, 1, 0)"
+            )
+        )
+    db.upgrade(db_url, "head")
+    assert store.get_job(1)["kind"] == "train"
+    job = store.create_job({"kind": "evaluate", "run_job": 1}, name="score it", kind="evaluate")
+    assert store.get_job(job["id"])["kind"] == "evaluate"
+    assert job["output_dir"].endswith(f"evaluations/{job['id']}")
+    assert [j["id"] for j in store.list_jobs(kind="evaluate")] == [job["id"]]
+    assert [j["id"] for j in store.list_jobs(kind="train")] == [1]
+    from alembic import command
+
+    command.downgrade(db.alembic_config(db_url), "0004")  # and back: the rows stay
+    with db.get_engine(db_url).connect() as conn:
+        assert "kind" not in [row[1] for row in conn.execute(text("PRAGMA table_info(jobs)"))]
+        assert conn.execute(text("SELECT count(*) FROM jobs")).scalar() == 2

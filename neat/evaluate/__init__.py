@@ -1,0 +1,1 @@
+"""`python -m neat.evaluate`: score a finished run on a file, or on its own test split."""
