@@ -19,9 +19,15 @@ _CELL = 56  # heatmap cell size in pixels
 _MAX_SIDE = 480
 
 
+# drawn as SVG (vega-embed reads usermeta.embedOptions): its text is in the page, so it can be
+# read, searched and tested like the native plots' (canvas is vega-embed's default)
+_EMBED = {"embedOptions": {"renderer": "svg", "actions": False}}
+
+
 def vega(spec: dict[str, Any]) -> PlotData:
     """A Vega-Lite spec as a value for gr.Plot."""
-    return PlotData(type="altair", plot=json.dumps({"$schema": SCHEMA, "background": "transparent", **spec}))
+    full = {"$schema": SCHEMA, "background": "transparent", "usermeta": _EMBED, **spec}
+    return PlotData(type="altair", plot=json.dumps(full))
 
 
 def spec_of(value: PlotData) -> dict[str, Any]:
@@ -159,6 +165,39 @@ def metric_by_learning_rate(rows: list[dict], metric: str, title: str | None = N
                             {"field": "value", "format": ".4f"},
                         ],
                     },
+                },
+            ],
+        }
+    )
+
+
+def lines(
+    frame, x_title: str = "step", y_title: str = "value", color: str = "job", integer_x: bool = True
+) -> PlotData | None:
+    """Curves of a long table (x, value, `color`): one line per `color`, a point where a series
+    has a single value. Steps get whole-number ticks (never 0.5, never one per step) and legend
+    entries are never cut short. None when there is nothing to draw."""
+    if frame is None or len(frame) == 0:
+        return None
+    values = [
+        {"x": float(x), "value": float(v), color: str(c)}
+        for x, v, c in zip(frame["x"], frame["value"], frame[color], strict=True)
+    ]
+    axis = {"tickMinStep": 1, "format": "d"} if integer_x else {}
+    x = {"field": "x", "type": "quantitative", "title": x_title, "axis": axis, "scale": {"zero": False}}
+    y = {"field": "value", "type": "quantitative", "title": y_title, "scale": {"zero": False}}
+    legend = {"field": color, "type": "nominal", "title": color, "legend": {"labelLimit": 0}}
+    return vega(
+        {
+            "width": 760,
+            "height": 280,
+            "data": {"values": values},
+            "encoding": {"x": x, "y": y, "color": legend},
+            "layer": [
+                {"mark": {"type": "line", "point": False}},
+                {
+                    "mark": {"type": "point", "filled": True, "size": 30},
+                    "encoding": {"tooltip": [{"field": color}, {"field": "x"}, {"field": "value"}]},
                 },
             ],
         }

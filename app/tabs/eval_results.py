@@ -69,10 +69,10 @@ def thumbnails(errors: pd.DataFrame, result: dict, limit: int = MAX_THUMBNAILS) 
         return []
     from PIL import Image
 
-    root = evaluation_view.image_root(result)
+    roots = evaluation_view.image_roots(result)
     out = []
     for _, row in errors.head(limit).iterrows():
-        path = evaluation_view.image_file(row["image"], root)
+        path = evaluation_view.image_file(row["image"], roots)
         if path is None:
             continue
         try:
@@ -150,19 +150,19 @@ def load(choice: str, viewer=None) -> dict:
     return result
 
 
-def parse_columns(text: str | None) -> dict[str, str] | None:
-    """ "text=review,label=sentiment" -> {"text": "review", "label": "sentiment"}; None when
-    empty (the run's own column names). A clear error names the bad item."""
-    text = (text or "").strip()
-    if not text:
-        return None
-    known = set(backend.ColumnMap.__dataclass_fields__)
-    out = {}
-    for item in text.split(","):
-        role, sep, column = (part.strip() for part in item.partition("="))
-        if not sep or not role or not column:
-            raise backend.UserError(f"columns: {item.strip()!r} is not role=column (e.g. text=review)")
-        if role not in known:
-            raise backend.UserError(f"columns: unknown role {role!r}; use one of {', '.join(sorted(known))}")
-        out[role] = column
-    return out
+HEADLINE = ("accuracy", "macro_f1", "pearson", "mse", "loss", "perplexity")
+
+
+def test_metric_text(job: dict) -> str:
+    """The Jobs table's test column: the run's main metric on its test split, with its n
+    ("accuracy 0.812 (n=120)"); blank without a test split."""
+    metrics = evaluation_view.test_summary(job)
+    if not metrics:
+        return ""
+    best = (job.get("best_metric_name") or "").removeprefix("eval_")
+    names = [best, *HEADLINE] if best else list(HEADLINE)
+    for name in names:
+        value = metrics.get(name)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return f"{name} {value:.4g} (n={metrics.get('n', '?')})"
+    return f"n={metrics['n']}" if metrics.get("n") else ""

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import gradio as gr
 import pandas as pd
 
-from app import backend, paths
+from app import backend, evaluation_view, paths
 from app.access import viewer_of
 from app.tabs import charts, eval_results
 from app.tabs.playground import stage_for_download
@@ -167,7 +167,7 @@ def queue_evaluations(job_ids, kind, stored, server_path, columns_text, viewer=N
     if not ids:
         return "✗ Choose at least one finished job.", []
     try:
-        columns = eval_results.parse_columns(columns_text)
+        columns = evaluation_view.parse_columns(columns_text)
     except backend.UserError as exc:
         return f"✗ {exc}", []
     data = None
@@ -183,15 +183,6 @@ def queue_evaluations(job_ids, kind, stored, server_path, columns_text, viewer=N
         if refused:  # the same words whether or not the path exists (app/paths.py)
             return f"✗ {refused[0].message}", []
         data = ref
-    else:
-        for job_id in ids:
-            job = backend.get_job(job_id, viewer)
-            if not eval_results.has_test_split(job):
-                return (
-                    f"✗ Job #{job_id} was trained without a test split (dataset.test_fraction or "
-                    "test_source): upload a file or name one on the server to score it.",
-                    [],
-                )
     try:
         new = backend.submit_evaluation(ids, data=data, columns=columns, viewer=viewer)
     except Exception as exc:  # noqa: BLE001 - refused by the queue (e.g. a job not finished)
