@@ -116,6 +116,8 @@ def check_dataset(spec, tokenizer=None, raw: Dataset | None = None) -> DatasetRe
             _token_stats(ds, roles, spec, tokenizer, report)
     if d.validation_source:
         _check_validation(spec, ds, report)
+    if d.test_source:
+        _check_test_source(spec)
     _soft_warnings(report)
     return report
 
@@ -388,6 +390,17 @@ def _check_validation(spec, train: Dataset, report: DatasetReport) -> None:
             report.warnings.append(
                 f"the validation set has labels never seen in training: {', '.join(sorted(unseen)[:10])}"
             )
+
+
+def _check_test_source(spec) -> None:
+    """The test set loads and has the columns scoring needs (neat/engine/holdout.py)."""
+    from neat.engine.holdout import load_source
+
+    d = spec.dataset
+    test = load_source(d.test_source, hub_source=d.source)
+    if len(test) == 0:
+        raise DatasetError(f"the test dataset {d.test_source} has no rows")
+    require_columns(test, spec, "the test set")
 
 
 def _soft_warnings(report: DatasetReport) -> None:

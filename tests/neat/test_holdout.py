@@ -115,3 +115,16 @@ def test_spec_validation_of_the_test_fields(data, message):
     spec = RunSpec(dataset=DataSpec(source="rotten_tomatoes", columns=ColumnMap(), **data))
     with pytest.raises(SpecError, match=message):
         spec.validate()
+
+
+def test_the_dataset_check_reads_the_test_source(tmp_path):
+    from neat.engine.data_check import check_dataset
+
+    test_path = tmp_path / "test.csv"
+    pd.DataFrame([{"text": "x", "stars": 1}]).to_csv(test_path, index=False)
+    spec = spec_for(_reviews_with_duplicates(tmp_path / "r.csv"), test_source=str(test_path))
+    with pytest.raises(DatasetError, match="label column 'label' not found in the test set"):
+        check_dataset(spec)
+    spec.dataset.test_source = str(tmp_path / "absent.csv")
+    with pytest.raises(DatasetError, match="dataset file not found"):
+        check_dataset(spec)
