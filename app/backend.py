@@ -65,7 +65,10 @@ def get_job(job_id: int, viewer=None) -> dict:
 
 
 def job_spec(job: dict) -> RunSpec | None:
+    """A training job's RunSpec; None for an evaluation job (its spec names the run it scores)."""
     spec = job.get("spec")
+    if job.get("kind", "train") != "train":
+        return None
     return RunSpec.from_dict(spec) if isinstance(spec, dict) else None
 
 
@@ -306,3 +309,66 @@ def user_message(exc: BaseException) -> str:
         return str(exc)
     text = " ".join(str(exc).split()) or type(exc).__name__
     return f"{type(exc).__name__}: {text}"
+
+
+# ---- evaluations, sweeps and seed groups (app/evaluations.py, app/sweeps.py) ----------------------
+
+
+def list_evaluations(viewer=None) -> list[dict]:
+    """Evaluation jobs `viewer` may see, newest first, with "run_job", "data" and "run_exists"."""
+    from app import evaluations
+
+    return evaluations.list_evaluations(viewer)
+
+
+def submit_evaluation(job_ids, data=None, columns=None, viewer=None, batch_size: int = 32) -> list[int]:
+    """One evaluation job per training job in `job_ids` on `data` (None: each run's test split;
+    else an upload, an allowed server path or a hub id), `columns` {role: column} (None: the
+    run's). All are checked before any is queued."""
+    from app import evaluations
+
+    return evaluations.submit_evaluation(job_ids, data, columns, viewer, batch_size)
+
+
+def evaluation_result(eval_job_id: int, viewer=None) -> dict:
+    """{"job", "run_job" (None once deleted), "orphaned", "metrics", "predictions" (DataFrame),
+    "predictions_path"} of an evaluation job; metrics and predictions None until it succeeds."""
+    from app import evaluations
+
+    return evaluations.evaluation_result(eval_job_id, viewer)
+
+
+def test_result(job_id: int, viewer=None) -> dict:
+    """The same shape for a training run's own test split (test_metrics.json, predictions.csv)."""
+    from app import evaluations
+
+    return evaluations.test_result(job_id, viewer)
+
+
+test_result.__test__ = False  # named like a test; pytest must not collect it where it is imported
+
+
+def sweep_plan(spec: RunSpec, value_lists: dict[str, str]) -> list[RunSpec]:
+    """The runs a sweep queues: `value_lists` {spec field: "1e-3, 5e-3"} (empty: not swept),
+    each method at its own defaults unless swept; raises SpecError (bad item, over 64 runs)."""
+    from app import sweeps
+
+    return sweeps.sweep_plan(spec, value_lists)
+
+
+def group_comparison(sweep_id: int, viewer=None) -> dict:
+    """A sweep or seed group's A/B: {"metric", "higher_is_better", "source", "unit", "n_examples",
+    "methods": {name: {"runs", "job_ids", "mean", "sd", "trainable_params", "train_seconds",
+    "peak_memory_gb"}}, "paired": {"mean", "lo", "hi", "n", "sd", "a", "b", "seeds"} | None,
+    "sentence"}."""
+    from app import sweeps
+
+    return sweeps.group_comparison(sweep_id, viewer)
+
+
+def sweep_table(sweep_id: int, viewer=None):
+    """One row per run (id, name, status, method, lr, scaling, r, depth, seed, validation, test,
+    best), best validation first and marked; the metric's name in .attrs["metric"]."""
+    from app import sweeps
+
+    return sweeps.sweep_table(sweep_id, viewer)

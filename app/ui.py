@@ -120,6 +120,8 @@ def wire_clone(jobs_view, train_tab, tabs: gr.Tabs) -> None:
             spec = backend.job_spec(backend.get_job(int(job_id), viewer_of(request)))
         except Exception as exc:  # noqa: BLE001
             return {jobs_view.action_status: f"✗ {backend.user_message(exc)}"}
+        if spec is None:
+            return {jobs_view.action_status: f"Job #{job_id} is an evaluation; clone the job it scored."}
         values = spec_to_form(spec, uploads_root=config.uploads_dir())
         values["name"] = f"{spec.name}-copy"
         out = form_updates(values, train_tab)

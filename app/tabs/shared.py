@@ -18,6 +18,8 @@ def safe_jobs(viewer=None) -> tuple[list[dict], str]:
 
 def method_label(job: dict) -> str:
     spec = job.get("spec") or {}
+    if job.get("kind", "train") != "train":  # the Jobs table's method column says what it does
+        return f"evaluation of #{spec.get('run_job')}" if isinstance(spec, dict) else "evaluation"
     if isinstance(spec, dict):
         m = spec.get("method") or {}
         name = m.get("name", "")
@@ -41,6 +43,8 @@ def job_choices(jobs: list[dict], statuses: tuple[str, ...] | None = None, metho
     """Dropdown choices (label, value) newest first; value is the id as a string."""
     out = []
     for job in sorted(jobs, key=lambda j: -int(j["id"])):
+        if job.get("kind", "train") != "train":  # evaluations have no adapter to pick
+            continue
         if statuses and job.get("status") not in statuses:
             continue
         if method and (job.get("spec") or {}).get("method", {}).get("name") != method:
