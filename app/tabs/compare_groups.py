@@ -98,33 +98,19 @@ def comparison_markdown(comparison: dict) -> str:
     return "\n\n".join(lines)
 
 
-def _column(frame: pd.DataFrame, *names: str) -> str | None:
-    for name in names:
-        for column in frame.columns:
-            if str(column).lower() == name or str(column).lower().startswith(name):
-                return column
-    return None
-
-
-def sweep_view(table: pd.DataFrame, higher_is_better: bool = True) -> tuple[pd.DataFrame, list[dict], str]:
-    """The sweep table sorted by its validation metric, best first, and the (lr, method, value)
-    rows to plot; also the metric column's name."""
+def sweep_view(table: pd.DataFrame | None) -> tuple[pd.DataFrame, list[dict], str]:
+    """The sweep table as backend.sweep_table gives it (best validation first, the best marked),
+    with the metric named in its headers; the (lr, method, value) rows to plot; the metric."""
     if table is None or table.empty:
         return pd.DataFrame(), [], ""
-    metric = _column(table, "validation", "val")
-    lr = _column(table, "lr", "learning_rate", "learning rate")
-    method = _column(table, "method")
-    frame = table
-    if metric is not None:
-        frame = table.sort_values(metric, ascending=not higher_is_better, na_position="last", kind="stable")
-    rows = []
-    if metric is not None and lr is not None and method is not None:
-        rows = [
-            {"lr": r[lr], "method": r[method], "value": r[metric]}
-            for _, r in frame.iterrows()
-            if pd.notna(r[lr]) and pd.notna(r[metric])
-        ]
-    return frame.reset_index(drop=True), rows, str(metric or "")
+    metric = table.attrs.get("metric") or "metric"
+    rows = [
+        {"lr": r["lr"], "method": r["method"], "value": r["validation"]}
+        for _, r in table.iterrows()
+        if pd.notna(r.get("lr")) and pd.notna(r.get("validation"))
+    ]
+    shown = table.rename(columns={"validation": f"validation {metric}", "test": f"test {metric}"})
+    return shown, rows, metric
 
 
 @dataclass
@@ -165,8 +151,8 @@ def build() -> GroupView:
             table = backend.sweep_table(int(sweep_id), viewer)
         except Exception as exc:  # noqa: BLE001 - e.g. no run finished yet
             return f"⚠ {backend.user_message(exc)}", blank, pd.DataFrame(), None
-        frame, rows, metric = sweep_view(table, comparison.get("higher_is_better", True))
-        plot = charts.metric_by_learning_rate(rows, metric or "metric") if rows else None
+        frame, rows, metric = sweep_view(table)
+        plot = charts.metric_by_learning_rate(rows, f"validation {metric}") if rows else None
         return comparison_markdown(comparison), methods_frame(comparison), frame, plot
 
     outputs = [sentence, methods, runs, by_lr]

@@ -90,9 +90,12 @@ def thumbnails(errors: pd.DataFrame, result: dict, limit: int = MAX_THUMBNAILS) 
 
 def heading(result: dict) -> str:
     """What the panel shows: which job, scored on what, and the evaluation's state."""
-    job, run_job = result.get("job") or {}, result.get("run_job") or {}
+    job, run_job = result.get("job") or {}, result.get("run_job")
     metrics = result.get("metrics") or {}
-    run_label = f"#{run_job.get('id', '?')} {run_job.get('name', '')}".strip()
+    if run_job:
+        run_label = f"#{run_job['id']} {run_job.get('name', '')}".strip()
+    else:  # the training run was deleted; its evaluation's results stay
+        run_label = f"#{(job.get('spec') or {}).get('run_job', '?')} (deleted)"
     if result.get("kind") == "test":
         title = f"### {run_label} — its test split (scored after training)"
     else:
