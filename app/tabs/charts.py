@@ -48,7 +48,7 @@ def confusion_heatmap(
             values.append(
                 {"true": str(true), "predicted": str(predicted), "count": row[j], "share": row[j] / total}
             )
-    side = min(_MAX_SIDE, _CELL * max(2, len(labels)))
+    side = min(_MAX_SIDE, max(220, _CELL * len(labels)))
     names = [str(label) for label in labels]
     return vega(
         {
@@ -57,7 +57,13 @@ def confusion_heatmap(
             "height": side,
             "data": {"values": values},
             "encoding": {
-                "x": {"field": "predicted", "type": "nominal", "sort": names, "title": "predicted"},
+                "x": {
+                    "field": "predicted",
+                    "type": "nominal",
+                    "sort": names,
+                    "title": "predicted",
+                    "axis": {"labelAngle": 0 if len(names) <= 6 else -45},
+                },
                 "y": {"field": "true", "type": "nominal", "sort": names, "title": "true label"},
             },
             "layer": [

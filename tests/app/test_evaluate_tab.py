@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from app import backend
+from app import backend, evaluation_view
 from app.tabs import charts, eval_results, evaluate
 from tests.tiny_runs import classification_spec, sentiment_csv, tiny_bert_folder
 
@@ -160,3 +160,78 @@ def test_a_file_without_labels_gives_predictions_only():
     assert table.iloc[0]["n"] == 3 and "no labels" in table.iloc[0]["metric"]
     frame = pd.DataFrame({"text": ["a"], "prediction": ["positive"], "confidence": [0.9]})
     assert eval_results.misclassified(frame).empty
+
+
+@pytest.fixture(scope="module")
+def chat_and_image_runs(tmp_path_factory):
+    """A tiny chat run and a tiny image run, each scored on its test split after training."""
+    import json
+
+    from neat.engine.spec import (
+        ColumnMap,
+        DataSpec,
+        MethodSpec,
+        ModelSpec,
+        RunSpec,
+        TrainingSpec,
+        example_spec,
+    )
+    from tests.tiny_runs import tiny_llama_folder
+
+    root = tmp_path_factory.mktemp("evaluate_tab_more")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("NEAT_HOME", str(root / "home"))
+        mp.delenv("NEAT_DB_URL", raising=False)
+        mp.delenv("NEAT_QUEUE_URL", raising=False)
+        from jobs import api
+
+        data = root / "chat.jsonl"
+        rows = [{"prompt": f"say hello {i}", "response": f"hello there friend {i}"} for i in range(24)]
+        data.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
+        chat = RunSpec(
+            name="tiny-chat",
+            task="causal-lm",
+            model=ModelSpec(str(tiny_llama_folder(root / "llama"))),
+            dataset=DataSpec(str(data), ColumnMap(prompt="prompt", response="response"), test_fraction=0.25),
+            method=MethodSpec("neat", r=4, target_modules=["q_proj", "v_proj"]),
+            training=TrainingSpec(
+                max_steps=4, batch_size=8, eval_steps=4, logging_steps=2, learning_rate=2e-2
+            ),
+        )
+        image = example_spec("image")
+        image.dataset.max_rows = 80
+        image.dataset.test_fraction = 0.02
+        image.training = TrainingSpec(max_steps=2, batch_size=16, eval_steps=2, logging_steps=1)
+        yield {"chat": _run_in_process(api.submit(chat)), "image": _run_in_process(api.submit(image))}
+
+
+def test_chat_shows_base_and_adapted_answers_side_by_side(chat_and_image_runs):
+    result = eval_results.load(f"test:{chat_and_image_runs['chat']['id']}")
+    values = evaluate.panel_values(result)
+    chat = values[7]
+    assert chat["visible"] and list(chat["value"].columns) == [
+        "prompt",
+        "reference",
+        "base answer",
+        "adapted answer",
+        "loss",
+    ]
+    assert len(chat["value"]) == result["metrics"]["n"] == 6
+    assert not values[6]["visible"] and not values[3]["visible"]  # no error table, no matrix
+    table = eval_results.metrics_table(result["metrics"])
+    assert {"loss", "perplexity", "tokens"} <= set(table["metric"]) and set(table["n"]) == {6}
+
+
+def test_misclassified_images_come_as_thumbnails(chat_and_image_runs):
+    result = eval_results.load(f"test:{chat_and_image_runs['image']['id']}")
+    errors = eval_results.misclassified(result["predictions"])
+    assert len(errors) > 0  # two training steps on ten digits: mistakes to show
+    gallery = evaluate.panel_values(result)[5]
+    thumbs = gallery["value"]
+    assert gallery["visible"] and len(thumbs) == min(len(errors), eval_results.MAX_THUMBNAILS)
+    first_image, caption = thumbs[0]
+    assert max(first_image.size) <= 160
+    top = errors.iloc[0]
+    assert caption == f"{top['label']} → {top['prediction']} ({float(top['confidence']):.2f})"
+    # a name that points outside the scored data and the run's folders opens nothing
+    assert evaluation_view.image_file("../../../etc/passwd", evaluation_view.image_roots(result)) is None
