@@ -11,6 +11,7 @@ import pandas as pd
 from app import backend
 from app.access import viewer_of
 from app.tabs import charts, compare_groups
+from app.tabs.eval_results import test_metric_text
 from app.tabs.shared import best_metric, job_choices, metrics_frame, safe_jobs
 
 
@@ -49,14 +50,15 @@ def _show(value) -> str:
 
 
 def final_metrics(jobs: dict[str, dict], points: dict[str, list[dict]]) -> pd.DataFrame:
-    """One row per job: status, best metric and the last value of every eval metric."""
-    rows, columns = [], ["job", "status", "best"]
+    """One row per job: status, best metric, test metric and the last value of every eval metric."""
+    rows, columns = [], ["job", "status", "best", "test"]
     for label, job in jobs.items():
         frame = metrics_frame(points.get(label, []))
         final = frame[frame["split"] == "final"]  # the best model's evaluation after training
         evals = final if len(final) else frame[frame["split"] == "eval"].sort_values("step")
         last = evals.groupby("name")["value"].last().to_dict() if len(evals) else {}
         row = {"job": label, "status": job.get("status", ""), "best": best_metric(job)}
+        row["test"] = test_metric_text(job)  # the kept checkpoint on the held-out test split, with n
         for name, value in last.items():
             key = f"eval {name}"
             if backend.is_bookkeeping(name):

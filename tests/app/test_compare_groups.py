@@ -23,6 +23,7 @@ def group(tiny_model: Path, tmp_path_factory) -> dict:
     root = tmp_path_factory.mktemp("compare_groups")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("NEAT_HOME", str(root / "home"))
+        mp.setenv("NEAT_DATA_DIRS", str(tmp_path_factory.getbasetemp()))  # the model and data folders
         mp.delenv("NEAT_DB_URL", raising=False)
         mp.delenv("NEAT_QUEUE_URL", raising=False)
         from jobs import api, runner, store
@@ -87,3 +88,11 @@ def test_overlay_legends_say_id_and_method_and_steps_get_whole_ticks():
         charts.spec_of(charts.lines(frame, "epoch", "loss", integer_x=False))["encoding"]["x"]["axis"] == {}
     )
     assert charts.lines(frame.iloc[0:0]) is None
+
+
+def test_final_metrics_carry_the_test_metric_with_n(group):
+    jobs = {compare.legend_label(j): j for j in (backend.get_job(i) for i in group["ids"])}
+    points = {label: backend.get_metrics(job["id"]) for label, job in jobs.items()}
+    finals = compare.final_metrics(jobs, points)
+    assert len(finals) == 4 and set(finals["job"]) == set(jobs)
+    assert all(text.startswith("accuracy ") and text.endswith("(n=16)") for text in finals["test"])

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from app import backend, evaluation_view
-from app.tabs import charts, eval_results, evaluate
+from app.tabs import charts, eval_results, evaluate, jobs_tab
 from tests.tiny_runs import classification_spec, sentiment_csv, tiny_bert_folder
 
 pytestmark = [pytest.mark.slow]
@@ -134,6 +134,10 @@ def test_the_runs_own_test_split_needs_no_new_evaluation(scored):
     assert "test split" in eval_results.heading(result)
     text = eval_results.test_metric_text(backend.get_job(run["id"]))
     assert text.startswith("accuracy ") and text.endswith("(n=24)")
+    table = jobs_tab.jobs_frame(jobs)  # the Jobs table's column, for runs with a test split only
+    shown = dict(zip(table["id"], table["test metric"], strict=True))
+    assert shown[run["id"]] == text
+    assert all(shown[int(e.split(":")[1])] == "" for e in scored["evals"])
 
 
 def test_predictions_csv_is_offered_for_download(scored):

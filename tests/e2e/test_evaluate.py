@@ -42,7 +42,15 @@ def _finished_run(store, tiny_model, csv_path) -> dict:
             test_fraction=0.2,
         ),
         method=MethodSpec("neat", r=4, depth=1),
-        training=TrainingSpec(max_steps=20, eval_steps=10, batch_size=8, max_length=32, learning_rate=5e-2),
+        training=TrainingSpec(
+            max_steps=20,
+            eval_steps=10,
+            batch_size=8,
+            max_length=32,
+            learning_rate=5e-2,
+            head_learning_rate=5e-2,
+            warmup_ratio=0.0,
+        ),
     )
     job = _wait_status(store, store.submit(spec))
     assert job["status"] == "succeeded", job["error"]
@@ -56,10 +64,8 @@ def _flipped_reviews(folder) -> str:
     for i in range(30):
         positive = i % 2 == 1
         words = pos if positive else neg
-        label = positive if i % 3 else not positive
-        rows.append(
-            f'"the film was {words[i % 3]} and {words[(i // 2) % 3]}",{"positive" if label else "negative"}'
-        )
+        label = "positive" if positive == bool(i % 3) else "negative"
+        rows.append(f'"the film {i} was {words[i % 3]} and {words[(i // 2) % 3]}",{label}')
     path = folder / "flipped reviews.csv"
     path.write_text("\n".join(rows) + "\n", encoding="utf-8")
     return str(path)
