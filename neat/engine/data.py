@@ -1,4 +1,5 @@
-"""Turning a spec's `dataset.source` into train/validation `datasets.Dataset`s.
+"""Reading a spec's `dataset.source` as a `datasets.Dataset`, its columns and labels, and the
+seeded stratified split of rows (neat/engine/splits.py builds train/validation/test from it).
 
 A source is a built-in name, a data file (CSV, TSV, JSON, JSONL, Parquet), an image folder
 (`folder/<class>/<image>`) or a hub id. Every way it can fail becomes a DatasetError whose
@@ -13,7 +14,6 @@ import gzip
 import io
 import json
 import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -346,55 +346,6 @@ def prepare(ds: Dataset, spec, source: str, where: str = "the dataset") -> Datas
     if spec.task == "image-classification":
         ds = load_images(ds, spec.dataset.columns.image, source_dir(source))
     return ds
-
-
-@dataclass
-class Splits:
-    train: Dataset
-    validation: Dataset
-    test: Dataset | None = None  # dataset.test_source / test_fraction; None without either
-
-
-def load_splits(spec, raw: Dataset | None = None) -> tuple[Dataset, Dataset]:
-    """(train, validation) for a spec, as split_dataset carves them (the test rows left out)."""
-    splits = split_dataset(spec, raw)
-    return splits.train, splits.validation
-
-
-def split_dataset(spec, raw: Dataset | None = None) -> Splits:
-    """Train, validation and test rows for a spec: max_rows applied, splits seeded and
-    stratified by label, the test rows kept out of the other two (neat/engine/holdout.py).
-
-    `raw`: the spec's dataset already loaded with load_raw (saves reading it twice).
-    """
-    d, seed = spec.dataset, spec.training.seed
-    ds = prepare(raw if raw is not None else load_raw(d.source, d.hub_split), spec, d.source)
-    if len(ds) == 0:
-        raise DatasetError(f"the dataset {d.source} has no rows")
-    test = None
-    if d.test_fraction or d.test_source:
-        from neat.engine import holdout  # holdout builds on this module
-
-        if d.test_fraction:
-            ds, test = holdout.carve_test(ds, spec)
-        else:
-            test = holdout.read_test_source(spec)
-            ds = holdout.without_test_rows(ds, test, spec, f"the dataset {d.source}")
-    if d.max_rows and len(ds) > d.max_rows:
-        ds = ds.shuffle(seed=seed).select(range(d.max_rows))
-    if d.validation_source:
-        valid = prepare(
-            load_raw(d.validation_source, d.hub_split), spec, d.validation_source, "the validation set"
-        )
-        if len(valid) == 0:
-            raise DatasetError(f"the validation dataset {d.validation_source} has no rows")
-        if test is not None:
-            valid = holdout.without_test_rows(valid, test, spec, f"the validation set {d.validation_source}")
-        return Splits(ds, valid, test)
-    labels = column_values(ds, spec.dataset.columns.label) if spec.task in DISCRETE_TASKS else None
-    stratify = labels if labels is not None and is_discrete(spec, labels) else None
-    train_idx, eval_idx = split_indices(len(ds), d.validation_fraction, seed, stratify)
-    return Splits(ds.select(train_idx), ds.select(eval_idx), test)
 
 
 def split_indices(n: int, fraction: float, seed: int, labels: list | None = None) -> tuple[list, list]:

@@ -68,7 +68,7 @@ def evaluate_run(
     if len(ds) == 0:
         raise DatasetError(f"{name} has no rows to score")
     if predictor is None:
-        predictor = Predictor.load(run.root, device=device)
+        predictor = Predictor.load(run.root, device=_device(device))
     out = Path(output_dir) if output_dir is not None else run.root
     out.mkdir(parents=True, exist_ok=True)
     tick = progress or (lambda done, total: None)
@@ -83,6 +83,15 @@ def evaluate_run(
     metrics_path.write_text(json.dumps(metrics, indent=2), encoding="utf-8")
     frame.to_csv(out / run.predictions_path.name, index=False)
     return metrics
+
+
+def _device(device):
+    """The requested device, refused plainly when it is a GPU this machine does not have."""
+    import torch
+
+    if device is not None and str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"device {device} asked for, but this machine has no CUDA GPU; use cpu")
+    return device
 
 
 def with_columns(spec, columns: dict | None):

@@ -7,7 +7,8 @@
     summary.json   final metrics, trainable parameters, time, memory, versions, the spec
     checkpoints/   checkpoint-<step>/ with optimizer and scheduler state, for resuming
     test_split/    the held-out test rows (datasets' save_to_disk), when the spec asks for a test split
-    test_metrics.json, predictions.csv   the kept checkpoint scored on them (neat/engine/evaluate.py)
+    test_metrics.json, predictions.csv   the kept checkpoint scored on them (neat/engine/evaluate.py;
+                   images/ holds the test images predictions.csv names, for image runs)
     merged/, exports/   built on request (neat/engine/export.py)
 
 A checkpoint counts once it is complete: the Trainer writes trainer_state.json last, so a

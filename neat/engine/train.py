@@ -24,7 +24,7 @@ from transformers import EarlyStoppingCallback, PrinterCallback, Trainer, Traini
 from neat.engine import metrics
 from neat.engine import precision as precisions
 from neat.engine.attach import attach_method, parameter_groups
-from neat.engine.data import load_raw, split_dataset
+from neat.engine.data import load_raw
 from neat.engine.data_check import check_dataset
 from neat.engine.errors import OutOfMemoryError, TrainingStopped, UserError
 from neat.engine.events import PrintListener, TrainingListener
@@ -32,6 +32,7 @@ from neat.engine.loading import head_module_names, load_base_model, load_process
 from neat.engine.progress import EventBridge, MetricsFile
 from neat.engine.rundir import RunDir
 from neat.engine.spec import RunSpec, example_spec
+from neat.engine.splits import split_dataset
 from neat.engine.tasks import label_info, perplexity, prepare_task
 
 
@@ -326,7 +327,8 @@ def _check_only(spec: RunSpec) -> int:
     if result.errors:
         return 2
     if report is not None:
-        rows = report.rows if not spec.dataset.max_rows else min(report.rows, spec.dataset.max_rows)
+        rows = int(report.rows * (1 - spec.dataset.test_fraction))  # the test rows never train
+        rows = rows if not spec.dataset.max_rows else min(rows, spec.dataset.max_rows)
         if not spec.dataset.validation_source:
             rows = int(rows * (1 - spec.dataset.validation_fraction))
         labels = max(2, len(report.label_counts or {}))

@@ -11,10 +11,11 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from neat.engine.data import load_images, load_raw, load_splits, split_indices
+from neat.engine.data import load_images, load_raw, split_indices
 from neat.engine.data_check import check_dataset, preview, suggest_columns, suggest_task
 from neat.engine.errors import DatasetError
 from neat.engine.spec import ColumnMap, DataSpec, RunSpec, TrainingSpec
+from neat.engine.splits import load_splits
 
 ROWS = [
     {"text": "a great film", "label": "pos"},

@@ -264,7 +264,10 @@ def test_chat_run_test_split_and_labelled_file(chat_run, tmp_path):
     assert test["kind"] == "causal_lm" and test["n"] == 6 and test["tokens"] > 0
     assert summary["test_metrics"]["perplexity"] == pytest.approx(math.exp(test["loss"]))
     path = tmp_path / "new.jsonl"
-    path.write_text("\n".join(json.dumps(r) for r in _chat_rows(5, offset=100)), encoding="utf-8")
+    rows = _chat_rows(5, offset=100)
+    for i, row in enumerate(rows):  # prompts of different lengths, so the batch needs padding
+        row["prompt"] += " please" * (i % 3)
+    path.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
     metrics = evaluate_run(out, data=path, output_dir=tmp_path / "eval", batch_size=2, max_new_tokens=6)
     frame = pd.read_csv(tmp_path / "eval" / "predictions.csv", keep_default_na=False)
     assert list(frame.columns) == ["prompt", "reference", "base_answer", "adapted_answer", "loss"]
@@ -275,7 +278,7 @@ def test_chat_run_test_split_and_labelled_file(chat_run, tmp_path):
     assert metrics["loss"] == pytest.approx(frame["loss"].astype(float).mean(), rel=1e-4)
     # batched greedy generation (left-padded) answers as the Playground does one prompt at a time
     predictor = Predictor.load(out, device="cpu")
-    for i in (0, 3):
+    for i in (0, 1, 2):
         for use_adapter, column in ((False, "base_answer"), (True, "adapted_answer")):
             alone = list(
                 predictor.chat_stream(frame["prompt"][i], use_adapter, max_new_tokens=6, temperature=0)

@@ -7,10 +7,10 @@ from collections import Counter
 import pandas as pd
 import pytest
 
-from neat.engine.data import split_dataset
 from neat.engine.errors import DatasetError, SpecError
 from neat.engine.holdout import load_test_split, row_keys, save_test_split
 from neat.engine.spec import ColumnMap, DataSpec, RunSpec, TrainingSpec
+from neat.engine.splits import split_dataset
 
 
 def spec_for(source, task="classification", seed=7, **data) -> RunSpec:

@@ -198,8 +198,8 @@ def test_image_classification_on_digits_with_embedded_vit(tmp_path, monkeypatch)
     labels = json.loads((tmp_path / "run" / "labels.json").read_text())["labels"]
     assert labels == [str(i) for i in range(10)]
     # the Playground's answers on the validation images give the accuracy the run reported
-    from neat.engine.data import load_splits
     from neat.engine.inference import Predictor
+    from neat.engine.splits import load_splits
 
     predictor = Predictor.load(tmp_path / "run")
     _, validation = load_splits(spec)
