@@ -63,7 +63,7 @@ def spec_problems(spec) -> list[FieldError]:
     problems += paths.check_ref(d.source, "dataset.source", "dataset", builtin=True)
     if d.validation_source:
         problems += paths.check_ref(d.validation_source, "dataset.validation_source", "validation file")
-    if getattr(d, "test_source", None):
+    if d.test_source:
         problems += paths.check_ref(d.test_source, "dataset.test_source", "test file")
     return problems
 

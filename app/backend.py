@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 # ---- the engine's vocabulary, as the tabs use it -------------------------------------------------
-from neat.engine.errors import DatasetError, FieldError, UserError  # noqa: F401
+from neat.engine.errors import DatasetError, FieldError, SpecError, UserError  # noqa: F401
 from neat.engine.metrics import is_bookkeeping, is_quality_metric  # noqa: F401
 from neat.engine.spec import (  # noqa: F401
     ACTIVATIONS,
@@ -113,7 +113,6 @@ def worker_notice(jobs: list[dict]) -> str:
 def _allowed(specs: list[RunSpec]) -> None:
     """Refuse what the app may not queue (remote code it may not run, paths it may not read)."""
     from app.access import spec_problems
-    from neat.engine.errors import SpecError
 
     problems = [p for spec in specs for p in spec_problems(spec)]
     if problems:

@@ -52,11 +52,14 @@ def submit_evaluation(
         if problems:
             raise SpecError(problems)
     columns = {role: column for role, column in (columns or {}).items() if column} or None
+    if isinstance(batch_size, float) and batch_size.is_integer():  # a gr.Number gives floats
+        batch_size = int(batch_size)
     from jobs import evaluation
 
     for job_id in ids:  # all checked first: a bad one queues none
-        _visible_job(job_id, viewer)
+        run = _visible_job(job_id, viewer)
         evaluation.check_request(job_id, data, columns, batch_size, viewer.name, viewer.sees_all)
+        _remote_code_allowed(run)
     return [
         int(
             _api().submit_evaluation(
@@ -65,6 +68,19 @@ def submit_evaluation(
         )
         for i in ids
     ]
+
+
+def _remote_code_allowed(run: dict) -> None:
+    """A run whose model brings its own code is scored only while the server allows that code."""
+    model = (run.get("spec") or {}).get("model") or {}
+    if model.get("trust_remote_code") and not access.remote_code_allowed():
+        raise SpecError(
+            [
+                FieldError(
+                    "run_job", f"job {run['id']}'s model runs its own code, which this server does not allow"
+                )
+            ]
+        )
 
 
 def _read_metrics(path: Path) -> dict | None:

@@ -99,12 +99,14 @@ def _data_problems(data: str | None, folder: RunDir, run_id: int) -> list[FieldE
                 FieldError("data", f"job {run_id} kept no held-out test split; choose a file to evaluate on")
             ]
         return []
-    path = Path(str(data).strip()).expanduser()
-    looks_like_path = path.exists() or path.suffix != "" or os.sep in str(data) or str(data).startswith(".")
-    if not looks_like_path:
-        return []  # a hub dataset id: the engine reads it (or says why not)
+    from neat.engine.data import _data_suffix
+
+    text = str(data).strip()
+    path = Path(text).expanduser()
     if not path.exists():
-        return [FieldError("data", f"{data}: no such file or folder")]
+        if _data_suffix(path) or path.is_absolute() or text.startswith((".", "~")):
+            return [FieldError("data", f"{data}: no such file or folder")]
+        return []  # a hub dataset id (`name`, `org/name`): the engine reads it or says why not
     if not os.access(path, os.R_OK):
         return [FieldError("data", f"{data}: not readable")]
     return []

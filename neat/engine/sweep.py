@@ -170,7 +170,10 @@ def _point_spec(spec: RunSpec, assignment: dict[str, Any]) -> RunSpec:
             continue
         _set(run, path, value)
         applied[path] = value
-    run.name = point_name(spec.name, applied)
+    base = spec.name
+    if "method.name" in applied:  # `run-neat` swept over methods: `run-neat`, `run-lora`
+        base = base.removesuffix(f"-{spec.method.name}") or base
+    run.name = point_name(base, applied)
     return run
 
 

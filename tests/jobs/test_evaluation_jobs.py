@@ -49,6 +49,9 @@ def test_evaluation_jobs_score_a_real_run_and_fail_with_the_reason(
     with pytest.raises(SpecError, match="kept no held-out test split"):
         api.submit_evaluation(plain_id)
     assert [j["kind"] for j in api.list_jobs()] == ["train", "train"]
+    from jobs.evaluation import check_request  # a hub id is not a missing file: the engine reads it
+
+    assert check_request(run_id, data="org/reviews")[0]["data"] == "org/reviews"
 
     # the run's own test split, through the CLI
     code, out, err = run_cli(capsys, "evaluate", str(run_id))

@@ -73,6 +73,11 @@ def test_a_method_point_runs_at_that_methods_defaults_unless_the_value_is_swept(
     assert (neat.method.name, neat.training.learning_rate, neat.method.scaling) == ("neat", 2e-3, 3.0)
     assert (lora.method.name, lora.training.learning_rate, lora.method.depth) == ("lora", lora_lr, 0)
     assert lora.name.endswith("-lora")
+    spec.name = "minilm-neat"  # a name that says its method is not doubled: minilm-neat, minilm-lora
+    assert [r.name for r in expand_grid(spec, {"method.name": ["neat", "lora"]})] == [
+        "minilm-neat",
+        "minilm-lora",
+    ]
     # learning rate swept too: every point, LoRA's included, takes the swept values
     runs = expand_grid(spec, {"method.name": ["neat", "lora"], "training.learning_rate": [1e-3, 4e-3]})
     assert sorted((r.method.name, r.training.learning_rate) for r in runs) == [

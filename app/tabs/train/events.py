@@ -11,6 +11,7 @@ import gradio as gr
 
 from app import backend, config
 from app.backend import FieldError, UserError
+from app.tabs.train import sweep
 from app.tabs.train.assistants import (
     budget_markdown,
     check_data,
@@ -40,7 +41,7 @@ from app.tabs.train.form import (
     validate_form,
 )
 from app.tabs.train.layout import TrainTab, values_of
-from app.tabs.train.start import runs_for, specs_yaml
+from app.tabs.train.start import planned_runs, runs_for, specs_yaml
 from app.uploads import UploadError, store_upload
 
 
@@ -272,12 +273,16 @@ def wire(tab: TrainTab) -> None:
     def on_yaml(*args):
         values = values_of(args)
         spec, errors = validate_form(values)
-        specs = [spec] if errors else runs_for(values, spec)
+        try:
+            specs = [spec] if errors else runs_for(values, spec)
+        except backend.SpecError as exc:  # a sweep that cannot be queued: show why, and the spec
+            specs, errors = [spec], list(exc.errors)
         out = {tab.yaml: gr.update(value=specs_yaml(specs), visible=True)}
         out.update(error_outputs(tab, errors))
         return out
 
     yaml_btn.click(on_yaml, inputs, [tab.yaml, *tab.errors.values()], show_progress="hidden")
+    sweep.wire(tab, planned_runs)
     tab.extra.update(
         keep_task_model=model_handler(True),
         model_outputs=model_outputs,

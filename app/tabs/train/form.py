@@ -62,6 +62,15 @@ class Field:
 _NEAT_DEFAULTS = backend.method_defaults("classification", "neat")
 _NEAT_SCALING = _NEAT_DEFAULTS["method"]["scaling"]
 _NEAT_LR = _NEAT_DEFAULTS["training"]["learning_rate"]
+# The Sweep accordion's value lists: form key -> (spec field it sweeps, label, placeholder).
+SWEEP_LISTS = {
+    "sweep_learning_rate": ("training.learning_rate", "Learning rates", "1e-3, 5e-3, 1e-2"),
+    "sweep_scaling": ("method.scaling", "Scalings", "0.5, 1, 2"),
+    "sweep_r": ("method.r", "Ranks r", "4, 8, 16"),
+    "sweep_depth": ("method.depth", "Depths", "0, 1, 2"),
+    "sweep_method": ("method.name", "Methods", "neat, lora"),
+    "sweep_seed": ("training.seed", "Seeds", "42, 43, 44"),
+}
 F = Field  # the table below reads as one line per field
 # fmt: off
 FIELDS: tuple[Field, ...] = (
@@ -96,6 +105,7 @@ FIELDS: tuple[Field, ...] = (
     F("target_modules", "method.target_modules", "Target modules", [], "method", "list"),
     F("lora_alpha", "method.lora_alpha", "LoRA alpha", None, "method", "float?"),
     F("compare_lora", None, "Compare with LoRA at equal budget", False, "method", "bool"),
+    F("compare_seeds", None, "Seeds to compare", 1, "method", "int"),  # app/tabs/train/sweep.py
     F("epochs", "training.epochs", "Epochs", 1.0, "training", "float"),
     F("max_steps", "training.max_steps", "Max steps", None, "training", "int?", off=-1),
     F("batch_size", "training.batch_size", "Batch size", 16, "training", "int"),
@@ -110,6 +120,8 @@ FIELDS: tuple[Field, ...] = (
     F("seed", "training.seed", "Seed", 42, "training", "int"),
     F("precision", "training.precision", "Precision", "auto", "training"),
     F("save_merged", "training.save_merged", "Save a merged model", False, "training", "bool"),
+    # the Sweep accordion's value lists (app/tabs/train/sweep.py); empty: not swept
+    *(F(key, None, label, "", "training") for key, (_, label, _) in SWEEP_LISTS.items()),
 )
 # fmt: on
 FIELD_BY_KEY = {f.key: f for f in FIELDS}
@@ -138,6 +150,8 @@ FIELD_LABELS = {
     "training.save_total_limit": "Checkpoints kept",
     "training.early_stopping_patience": "Early stopping patience",
     "training.metric_for_best": "Metric for the best checkpoint",
+    "sweep": "Sweep",
+    "method.seeds": "Seeds to compare",
 }
 
 # The form is drawn in sections; each shows the errors of its fields right under them.

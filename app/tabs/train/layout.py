@@ -18,6 +18,7 @@ from app.backend import (
     PRECISIONS,
     TASKS,
 )
+from app.tabs.train import sweep
 from app.tabs.train.form import (
     DATA_KINDS,
     FORM_DEFAULTS,
@@ -218,6 +219,15 @@ def build() -> TrainTab:
                 info="queues a second job: LoRA with the same parameter count",
                 elem_id="compare-lora",
             )
+            f["compare_seeds"] = gr.Number(
+                value=d["compare_seeds"],
+                label="Seeds to compare",
+                info="1-5: NEAT and LoRA on each, for an interval that survives noise",
+                precision=0,
+                minimum=1,
+                maximum=5,
+                elem_id="compare-seeds",
+            )
         with gr.Row():
             f["r"] = gr.Number(value=d["r"], label="Rank r", precision=0, elem_id="rank")
             f["depth"] = gr.Number(
@@ -298,6 +308,8 @@ def build() -> TrainTab:
             )
             f["save_merged"] = gr.Checkbox(value=d["save_merged"], label="Also save a merged model")
         err_training = _error_box("training")
+    sweep_boxes, sweep_size = sweep.build(d)
+    f.update(sweep_boxes)
 
     with gr.Row():
         yaml_btn = gr.Button("Show YAML", elem_id="show-yaml")
@@ -326,4 +338,5 @@ def build() -> TrainTab:
         preset_buttons=preset_buttons,
         yaml_btn=yaml_btn,
     )
+    tab.extra["sweep_size"] = sweep_size
     return tab

@@ -6,7 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from app import access, backend, caches
-from app.backend import FieldError, RunSpec, UserError
+from app.backend import FieldError, RunSpec, SpecError, UserError
+from app.tabs.train import sweep
 from app.tabs.train.assistants import check_data, check_model_ref
 from app.tabs.train.form import equal_budget_rank, lora_twin, validate_form
 
@@ -20,9 +21,18 @@ class StartResult:
 
 
 def runs_for(values: dict, spec: RunSpec) -> list[RunSpec]:
-    """The spec, and its LoRA twin at an equal parameter budget when the form asks to compare."""
+    """The spec, and its LoRA twin at an equal parameter budget when the form asks to compare;
+    a sweep's runs when the form lists values or several seeds (app/tabs/train/sweep.py;
+    raises SpecError when that sweep cannot be queued)."""
+    if sweep.requested(values):
+        return sweep.plan(values, spec, twin_of)
     if not (values.get("compare_lora") and spec.method.name == "neat"):
         return [spec]
+    return [spec, twin_of(spec)]
+
+
+def twin_of(spec: RunSpec) -> RunSpec:
+    """The LoRA twin of a NEAT run at the rank whose parameter count is closest to NEAT's."""
     lora_r = spec.method.r
     try:
         counts = backend.param_budget(
@@ -39,7 +49,16 @@ def runs_for(values: dict, spec: RunSpec) -> list[RunSpec]:
         lora_r = equal_budget_rank(counts["neat"], counts["lora"], spec.method.r)
     except Exception:  # noqa: BLE001 - the model cannot be described: the same rank
         pass
-    return [spec, lora_twin(spec, lora_r)]
+    return lora_twin(spec, lora_r)
+
+
+def planned_runs(values: dict) -> list[RunSpec]:
+    """What Start would queue from the form's values alone (no data or model check), for the
+    Sweep accordion's size line; raises SpecError."""
+    spec, errors = validate_form(values)
+    if errors:
+        raise SpecError([FieldError(sweep.SWEEP_FIELD, "fix the form's errors to see the sweep")])
+    return runs_for(values, spec)
 
 
 def specs_yaml(specs: list[RunSpec]) -> str:
@@ -65,7 +84,10 @@ def plan_runs(values: dict) -> StartResult:
         return StartResult(
             errors=errors, message=f"Nothing was queued: {len(errors)} problem(s) to fix above."
         )
-    specs = runs_for(values, spec)
+    try:
+        specs = runs_for(values, spec)
+    except SpecError as exc:
+        return StartResult(errors=list(exc.errors), message="Nothing was queued: the sweep cannot be queued.")
     return StartResult(specs=specs)
 
 
@@ -82,10 +104,16 @@ def start(values: dict, viewer=None) -> StartResult:
         return plan
     try:
         if len(plan.specs) > 1:
-            ids = backend.submit_many(plan.specs, f"{plan.specs[0].name} vs LoRA", viewer)
+            ids = backend.submit_many(plan.specs, sweep.group_name(plan.specs[0], plan.specs, values), viewer)
         else:
             ids = [backend.submit(plan.specs[0], viewer)]
     except UserError as exc:
         return StartResult(errors=[FieldError("spec", str(exc))], message="Nothing was queued.")
+    if len(ids) > 4:
+        return StartResult(
+            job_ids=ids,
+            specs=plan.specs,
+            message=f"✓ Queued a sweep of {len(ids)} runs (#{ids[0]}–#{ids[-1]}). Follow it in the Jobs tab.",
+        )
     names = ", ".join(f"#{i} {s.name} ({s.method.name})" for i, s in zip(ids, plan.specs))
     return StartResult(job_ids=ids, specs=plan.specs, message=f"✓ Queued {names}. Follow it in the Jobs tab.")
