@@ -116,3 +116,20 @@ def test_evaluate_a_finished_job_and_see_its_errors(
 
     page.get_by_role("tab", name="Jobs").click()
     expect(page.locator("#jobs-table")).to_contain_text(f"evaluation of #{run['id']}", timeout=30_000)
+
+
+def test_compare_legend_names_id_and_method_and_steps_are_whole(page, store, tiny_model, data_files):
+    """Compare's overlay: legend entries "#id method" (never cut where names differ) and an x
+    axis whose step ticks are whole numbers."""
+    runs = store.list_jobs(status="succeeded", kind="train")
+    run = runs[0] if runs else _finished_run(store, tiny_model, data_files["good"])
+    page.get_by_role("tab", name="Compare").click()
+    page.locator("#compare-select input").first.click()
+    page.locator("[role=option]", has_text=f"#{run['id']} ").first.click()
+    page.locator("h1").first.click()  # close the dropdown
+    plot = page.locator("#compare-plot")
+    expect(plot).to_contain_text(f"#{run['id']} neat", timeout=30_000)
+    x_axis = plot.locator("g.role-axis[aria-label^='X-axis'] g.role-axis-label text")
+    expect(x_axis.first).to_be_visible(timeout=30_000)
+    ticks = x_axis.all_inner_texts()
+    assert ticks and all(t.strip().isdigit() for t in ticks), ticks
