@@ -109,7 +109,7 @@ def test_evaluate_a_finished_job_and_see_its_errors(
     # predictions.csv names the input column by its role; ties keep the file's order
     most_confident = wrong.sort_values("confidence", ascending=False, kind="stable").iloc[0]["text"]
     errors = page.locator("#eval-errors-0")
-    first_row = errors.locator("tr", has=page.locator("td")).first
+    first_row = errors.locator(".virtual-row[data-index='0']")  # not the hidden sizing rows
     expect(first_row).to_contain_text(str(most_confident))
     expect(page.locator("#eval-download-0")).to_contain_text("predictions.csv")
     page.screenshot(path=str(screenshot_dir / "evaluate.png"), full_page=True)
@@ -131,5 +131,5 @@ def test_compare_legend_names_id_and_method_and_steps_are_whole(page, store, tin
     expect(plot).to_contain_text(f"#{run['id']} neat", timeout=30_000)
     x_axis = plot.locator("g.role-axis[aria-label^='X-axis'] g.role-axis-label text")
     expect(x_axis.first).to_be_visible(timeout=30_000)
-    ticks = x_axis.all_inner_texts()
+    ticks = x_axis.all_text_contents()  # SVG text has no innerText
     assert ticks and all(t.strip().isdigit() for t in ticks), ticks
