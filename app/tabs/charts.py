@@ -189,7 +189,8 @@ def lines(
         {"x": float(x), "value": float(v), color: str(c)}
         for x, v, c in zip(frame["x"], frame["value"], frame[color], strict=True)
     ]
-    axis = {"tickMinStep": 1, "format": "d"} if integer_x else {}
+    # about ten ticks however long the run (not one per step), never between two steps
+    axis = {"tickCount": 10, "tickMinStep": 1, "format": "d"} if integer_x else {}
     x = {"field": "x", "type": "quantitative", "title": x_title, "axis": axis, "scale": {"zero": False}}
     y = {"field": "value", "type": "quantitative", "title": y_title, "scale": {"zero": False}}
     legend = {"field": color, "type": "nominal", "title": color, "legend": {"labelLimit": 0}}
