@@ -195,7 +195,13 @@ def run(
 
     summary = {}
     if main:
-        summary = _save_outputs(spec, out, trainer, processor, info, final, trainable, started)
+        # the n behind each metric: validation metrics are on these rows, test metrics on those
+        rows = {
+            "train": len(task.train),
+            "validation": len(task.eval),
+            "test": len(splits.test) if splits.test is not None else 0,
+        }
+        summary = _save_outputs(spec, out, trainer, processor, info, final, trainable, started, rows)
         if splits.test is not None:
             bridge.message(f"scoring the test split with the kept checkpoint ({len(splits.test)} rows)")
             _score_test_split(spec, out, trainer, processor, info, run_precision, bridge, summary)
@@ -204,7 +210,7 @@ def run(
 
 
 def _save_outputs(
-    spec, out: RunDir, trainer, processor, info, final: dict, trainable: int, started: float
+    spec, out: RunDir, trainer, processor, info, final: dict, trainable: int, started: float, rows: dict
 ) -> dict:
     from neat.engine.summary import library_versions, peak_memory_bytes
 
@@ -220,6 +226,7 @@ def _save_outputs(
         "best_checkpoint": trainer.state.best_model_checkpoint,
         "best_metric": trainer.state.best_metric,
         "global_step": trainer.state.global_step,
+        "rows": rows,
         "trainable_parameters": trainable,
         "precision": _precision_that_ran(trainer.args),
         "train_seconds": round(time.time() - started, 2),

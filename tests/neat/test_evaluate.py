@@ -132,6 +132,7 @@ def test_training_scores_the_kept_checkpoint_on_the_test_split(class_run, tmp_pa
     # summary.json carries the flat metrics and n, the same numbers as test_metrics.json
     on_disk = json.loads(folder.summary_file.read_text())
     assert on_disk["test_metrics"] == summary["test_metrics"]
+    assert on_disk["rows"]["test"] == len(test) and on_disk["rows"]["validation"] > 0
     assert summary["test_metrics"] == {
         "n": len(test),
         "accuracy": metrics["accuracy"],
@@ -380,3 +381,25 @@ def test_parse_columns():
     assert parse_columns("") == {}
     with pytest.raises(UserError, match="unknown role"):
         parse_columns("words=review")
+
+
+def test_chat_messages_file_scores_the_last_answer(chat_run, tmp_path):
+    out, _ = chat_run
+    chats = [
+        [
+            {"role": "user", "content": "say hello 1"},
+            {"role": "assistant", "content": "hello there friend 1"},
+            {"role": "user", "content": f"say hello {i}"},
+            {"role": "assistant", "content": f"hello there friend {i}"},
+        ]
+        for i in (2, 3)
+    ]
+    path = tmp_path / "chats.jsonl"
+    path.write_text("\n".join(json.dumps({"turns": chat}) for chat in chats), encoding="utf-8")
+    metrics = evaluate_run(
+        out, data=path, columns={"messages": "turns"}, output_dir=tmp_path / "eval", max_new_tokens=3
+    )
+    frame = pd.read_csv(tmp_path / "eval" / "predictions.csv")
+    assert metrics["labelled"] is True and metrics["n"] == 2 and metrics["tokens"] > 0
+    assert frame["reference"].tolist() == ["hello there friend 2", "hello there friend 3"]
+    assert frame["prompt"][0] == "user: say hello 1\nassistant: hello there friend 1\nuser: say hello 2"
