@@ -1,4 +1,4 @@
-"""build_app(): the whole UI as one gr.Blocks — five tabs, one refresh timer, no training here.
+"""build_app(): the whole UI as one gr.Blocks — six tabs, one refresh timer, no training here.
 
 Each tab wires its own events; the two that cross tabs live here: Start (Train -> the new job
 in Jobs) and Clone (a job's spec -> the Train form).
@@ -10,7 +10,7 @@ import gradio as gr
 
 from app import backend, config
 from app.access import viewer_of
-from app.tabs import compare, insight, jobs_tab, playground, train
+from app.tabs import compare, evaluate, insight, jobs_tab, playground, train
 from app.tabs.train.events import error_outputs, form_updates, refresh_after
 from app.tabs.train.form import spec_to_form
 from app.tabs.train.layout import values_of
@@ -53,6 +53,8 @@ def build_app() -> gr.Blocks:
                 train_tab = train.build()
             with gr.Tab("Jobs", id="jobs", elem_id="tab-jobs"):
                 jobs_view = jobs_tab.build(timer)
+            with gr.Tab("Evaluate", id="evaluate", elem_id="tab-evaluate") as evaluate_page:
+                evaluate_tab = evaluate.build(timer)
             with gr.Tab("Compare", id="compare", elem_id="tab-compare") as compare_page:
                 compare_tab = compare.build()
             with gr.Tab("Playground", id="playground", elem_id="tab-playground") as playground_page:
@@ -65,7 +67,10 @@ def build_app() -> gr.Blocks:
         wire_clone(jobs_view, train_tab, tabs)
 
         # pickers of finished jobs refresh when their tab is opened
+        evaluate_page.select(evaluate_tab.refresh, [evaluate_tab.jobs], [evaluate_tab.jobs])
         compare_page.select(compare_tab.refresh, [compare_tab.chosen], [compare_tab.chosen])
+        groups = compare_tab.groups
+        compare_page.select(groups.refresh, [groups.group], [groups.group])
         playground_page.select(playground_tab.refresh, [playground_tab.select], [playground_tab.select])
         insight_page.select(
             insight_tab.refresh,

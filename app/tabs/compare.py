@@ -10,7 +10,9 @@ import pandas as pd
 
 from app import backend
 from app.access import viewer_of
-from app.tabs.shared import best_metric, job_choices, metrics_frame, plot_value, safe_jobs
+from app.tabs import charts, compare_groups
+from app.tabs.eval_results import test_metric_text
+from app.tabs.shared import best_metric, job_choices, metrics_frame, safe_jobs
 
 
 def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
@@ -48,14 +50,15 @@ def _show(value) -> str:
 
 
 def final_metrics(jobs: dict[str, dict], points: dict[str, list[dict]]) -> pd.DataFrame:
-    """One row per job: status, best metric and the last value of every eval metric."""
-    rows, columns = [], ["job", "status", "best"]
+    """One row per job: status, best metric, test metric and the last value of every eval metric."""
+    rows, columns = [], ["job", "status", "best", "test"]
     for label, job in jobs.items():
         frame = metrics_frame(points.get(label, []))
         final = frame[frame["split"] == "final"]  # the best model's evaluation after training
         evals = final if len(final) else frame[frame["split"] == "eval"].sort_values("step")
         last = evals.groupby("name")["value"].last().to_dict() if len(evals) else {}
         row = {"job": label, "status": job.get("status", ""), "best": best_metric(job)}
+        row["test"] = test_metric_text(job)  # the kept checkpoint on the held-out test split, with n
         for name, value in last.items():
             key = f"eval {name}"
             if backend.is_bookkeeping(name):
@@ -100,10 +103,18 @@ def metric_choices(points: dict[str, list[dict]]) -> list[str]:
     return names
 
 
+def legend_label(job: dict) -> str:
+    """A short label, "#12 neat", that differs from its first characters on: names of related
+    jobs share long prefixes, and a legend cuts long entries exactly where they differ."""
+    method = ((job.get("spec") or {}).get("method") or {}).get("name") or job.get("name", "")
+    return f"#{job['id']} {method}".strip()
+
+
 @dataclass
 class CompareTab:
     refresh: callable  # current selection -> update of the picker
     chosen: gr.Dropdown
+    groups: compare_groups.GroupView
 
 
 def build() -> CompareTab:
@@ -120,16 +131,9 @@ def build() -> CompareTab:
         )
         x_axis = gr.Radio(["step", "epoch"], value="step", label="x axis", scale=1)
         refresh = gr.Button("Refresh", size="sm", scale=0)
-    plot = gr.LinePlot(
-        None,
-        x="x",
-        y="value",
-        color="job",
-        title="Overlay",
-        x_title="step",
-        elem_id="compare-plot",
-        height=300,
-    )
+    # a Vega-Lite chart (app/tabs/charts.py): whole-number step ticks and uncut legend entries,
+    # which the native LinePlot cannot be told
+    plot = gr.Plot(label="Overlay", elem_id="compare-plot")
     finals = gr.Dataframe(label="Final metrics", interactive=False, elem_id="compare-finals")
     diff = gr.Dataframe(
         label="Spec differences (fields that are not the same in all chosen jobs)",
@@ -154,27 +158,26 @@ def build() -> CompareTab:
                 continue
             if not job:
                 continue
-            label = f"#{job_id} {job.get('name', '')}"
+            label = legend_label(job)
             jobs[label] = job
             points[label] = backend.get_metrics(int(job_id), viewer)
             specs[label] = job.get("spec") or {}
         names = metric_choices(points)
         metric_name = metric_name if metric_name in names else names[0]
         return (
-            gr.update(value=plot_value(overlay(points, metric_name, x)), x_title=x, y_title=metric_name),
+            charts.lines(overlay(points, metric_name, x), x, metric_name, integer_x=x == "step"),
             final_metrics(jobs, points),
             spec_diff(specs) if len(specs) > 1 else pd.DataFrame({"field": ["(choose at least two jobs)"]}),
             gr.update(choices=names, value=metric_name),
         )
 
     def show_stream(ids, metric_name, x, request: gr.Request):
-        # clear the chart first: Gradio 6's native plots keep the legend of the first data drawn
-        yield None, gr.skip(), gr.skip(), gr.skip()
-        yield show(ids, metric_name, x, viewer_of(request))
+        return show(ids, metric_name, x, viewer_of(request))
 
     outputs = [plot, finals, diff, metric]
     chosen.change(show_stream, [chosen, metric, x_axis], outputs)
     metric.input(show_stream, [chosen, metric, x_axis], outputs)
     x_axis.change(show_stream, [chosen, metric, x_axis], outputs)
     refresh.click(refresh_choices, [chosen], [chosen]).then(show_stream, [chosen, metric, x_axis], outputs)
-    return CompareTab(refresh=refresh_choices, chosen=chosen)
+    groups = compare_groups.build()
+    return CompareTab(refresh=refresh_choices, chosen=chosen, groups=groups)

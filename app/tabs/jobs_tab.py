@@ -12,6 +12,7 @@ import pandas as pd
 
 from app import backend, config
 from app.access import viewer_of
+from app.tabs.eval_results import test_metric_text
 from app.tabs.shared import best_metric, job_choices, method_label, metrics_frame, plot_value, safe_jobs
 
 ACTIVE = ("queued", "running")
@@ -23,7 +24,7 @@ STATUS_ICON = {
     "cancelled": "■",
     "interrupted": "⚠",
 }
-TABLE_COLUMNS = ["id", "name", "method", "status", "progress", "ETA", "best metric", "created"]
+TABLE_COLUMNS = ["id", "name", "method", "status", "progress", "ETA", "best metric", "test metric", "created"]
 
 
 # ---- plain data -> tables and curves ---------------------------------------------------------------
@@ -61,6 +62,7 @@ def jobs_frame(jobs: list[dict]) -> pd.DataFrame:
                 f"{100 * progress:.0f}%",
                 fmt_eta(job.get("eta_seconds")) if status == "running" else "",
                 best_metric(job),
+                test_metric_text(job),  # the kept checkpoint on the held-out test split, with n
                 _created(job),
             ]
         )
