@@ -212,6 +212,28 @@ def test_base_answers_repeat_across_loads(runs):
     assert Predictor.load(run).classify_base("dull") == first
 
 
+def test_a_fresh_head_is_seeded_by_the_run_not_by_the_caller(tmp_path):
+    # A base model saved without a task head (as the embedded MiniLM is) gets a new head at
+    # load time; the base panel's answer must not depend on what used the generator before.
+    from transformers import BertModel
+
+    base = tiny_bert_folder(tmp_path / "with-head")
+    headless = tmp_path / "headless"
+    BertModel.from_pretrained(base).save_pretrained(headless)
+    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
+        if (base / name).exists():
+            shutil.copy(base / name, headless / name)
+
+    def head(run_seed: int, caller_seed: int) -> torch.Tensor:
+        spec = RunSpec(task="classification", model=ModelSpec(str(headless)))
+        spec.training.seed = run_seed
+        torch.manual_seed(caller_seed)
+        return seeded_base_model(spec, ["a", "b"], regression=False).classifier.weight.detach().clone()
+
+    assert torch.equal(head(7, caller_seed=1), head(7, caller_seed=2))
+    assert not torch.equal(head(7, caller_seed=1), head(8, caller_seed=1))
+
+
 # -- images ------------------------------------------------------------------------------------
 @pytest.mark.parametrize("method", ["neat", "full"])
 def test_classify_image_returns_every_label(runs, method):
