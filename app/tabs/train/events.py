@@ -32,7 +32,6 @@ from app.tabs.train.form import (
     OPTIONAL_COLUMNS,
     SECTIONS,
     TASK_COLUMNS,
-    apply_preset,
     dataset_ref,
     errors_by_section,
     format_errors,
@@ -40,6 +39,7 @@ from app.tabs.train.form import (
     validate_form,
 )
 from app.tabs.train.layout import TrainTab, values_of
+from app.tabs.train.presets import apply_preset
 from app.tabs.train.start import runs_for, specs_yaml
 from app.uploads import UploadError, store_upload
 
@@ -263,8 +263,8 @@ def wire(tab: TrainTab) -> None:
     # -- presets
     def on_preset(name):
         def handler(*args):
-            values = apply_preset(name, values_of(args))
-            return [values[k] for k in FORM_KEYS]
+            values, note = apply_preset(name, values_of(args))
+            return [values[k] for k in FORM_KEYS] + [note]
 
         return handler
 
@@ -285,7 +285,8 @@ def wire(tab: TrainTab) -> None:
         data_outputs=data_outputs,
     )
     for name, button in preset_buttons.items():
-        refresh_after(button.click(on_preset(name), inputs, inputs, show_progress="hidden"), tab)
+        outputs = [*inputs, tab.extra["preset_note"]]
+        refresh_after(button.click(on_preset(name), inputs, outputs, show_progress="hidden"), tab)
 
 
 FORM_STORAGE_KEY = "neat-studio-train-form"

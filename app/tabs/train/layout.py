@@ -24,9 +24,9 @@ from app.tabs.train.form import (
     FORM_KEYS,
     MODEL_KINDS,
     NO_COLUMN,
-    PRESET_HELP,
     TASK_COLUMNS,
 )
+from app.tabs.train.presets import PRESET_HELP, QUICK_DEMO_TIME
 
 
 @dataclass
@@ -76,8 +76,10 @@ def build() -> TrainTab:
             "<span class='preset-help' title=\""
             + " ".join(f"{k}: {v}" for k, v in PRESET_HELP.items()).replace('"', "'")
             + "\">Presets: NEAT-S and NEAT-L follow the paper's small and large settings; "
-            "Quick CPU demo trains in about a minute on a CPU.</span>"
+            f"Quick CPU demo trains in {QUICK_DEMO_TIME}.</span>"
         )
+    # what the last preset changed (app/tabs/train/presets.py)
+    preset_note = gr.Markdown("", elem_id="preset-note", padding=True)
 
     with gr.Group():
         gr.Markdown("### 1 · Model and task", padding=True)
@@ -326,4 +328,5 @@ def build() -> TrainTab:
         preset_buttons=preset_buttons,
         yaml_btn=yaml_btn,
     )
+    tab.extra["preset_note"] = preset_note
     return tab
