@@ -132,20 +132,6 @@ def build() -> TrainTab:
                 label="Built-in dataset",
                 elem_id="data-builtin",
             )
-            upload = gr.File(
-                label="Upload CSV, TSV, JSON(L), Parquet or a zip of image folders",
-                file_types=[".csv", ".tsv", ".json", ".jsonl", ".parquet", ".zip"],
-                visible=False,
-                elem_id="data-upload",
-                height=120,
-            )
-            f["data_upload"] = gr.Textbox(
-                value=d["data_upload"],
-                label="Stored as",
-                interactive=False,
-                visible=False,
-                elem_id="data-stored",
-            )
             f["data_ref"] = gr.Textbox(
                 value=d["data_ref"],
                 label="Hub id or path on the server",
@@ -156,6 +142,21 @@ def build() -> TrainTab:
             f["hub_split"] = gr.Textbox(
                 value=d["hub_split"], label="Hub split", visible=False, scale=0, min_width=100
             )
+        # full width, on its own row: room for "Drop File Here" under the label and the whole file name
+        upload = gr.File(
+            label="Upload CSV, TSV, JSON(L), Parquet or a zip of image folders",
+            file_types=[".csv", ".tsv", ".json", ".jsonl", ".parquet", ".zip"],
+            visible=False,
+            elem_id="data-upload",
+            height=160,
+        )
+        f["data_upload"] = gr.Textbox(
+            value=d["data_upload"],
+            label="Stored as",
+            interactive=False,
+            visible=False,
+            elem_id="data-stored",
+        )
         err_dataset = _error_box("dataset")
         preview = gr.Dataframe(
             label="Preview (first rows)",
