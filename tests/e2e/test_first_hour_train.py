@@ -1,0 +1,60 @@
+"""A newcomer's first hour in the Train tab, in Chromium against the real app and worker: the
+dataset check catches the text column picked as labels, warns when the chat task meets a
+classification file, and says what max_length will cut."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.e2e.test_browser import choose, field, pick_radio, type_into
+from tests.needs import require_module
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+expect = require_module("playwright.sync_api").expect
+
+
+@pytest.fixture
+def reviews(tmp_path):
+    """200 reviews with a one-line summary each and two sentiments: the file a newcomer uploads."""
+    path = tmp_path / "first reviews.csv"
+    rows = ["review,summary,sentiment"]
+    for i in range(200):
+        word, label = ("wonderful", "positive") if i % 2 else ("dull", "negative")
+        rows.append(f'"review {i}: the film was {word} from start to end","film {i}: {word}",{label}')
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+def test_the_dataset_check_catches_a_newcomers_mapping_mistakes(page, reviews):
+    report, error = page.locator("#data-report"), page.locator("#err-dataset")
+    pick_radio(page, "data-kind", "Upload")
+    page.locator("#data-upload input[type=file]").set_input_files(str(reviews))
+    expect(report).to_contain_text("200 rows")
+    expect(field(page, "col-label")).to_have_value("sentiment")
+    # the check measures tokens with the model's tokenizer: what max_length cuts is said up front
+    type_into(page, "max-length", 8, then="Tab")
+    expect(report).to_contain_text("100% of rows are longer than max_length 8 tokens and will be cut")
+    expect(report).not_to_contain_text("✓")  # a warning: no green check
+    type_into(page, "max-length", 128, then="Tab")
+    expect(report).to_contain_text("no row is longer than max_length 128 tokens")
+    expect(report).to_contain_text("Dataset check ✓")
+
+    # a text column picked as the label column: a clear error, no check mark, no "200 classes"
+    choose(page, "col-label", "summary")
+    expect(error).to_contain_text("label column 'summary' looks like a text column")
+    expect(error).to_contain_text("200 distinct values in 200 rows")
+    expect(report).not_to_contain_text("✓")
+    expect(report).not_to_contain_text("classes")
+    choose(page, "col-label", "sentiment")
+    expect(report).to_contain_text("Dataset check ✓")
+    expect(error).to_have_text("")
+
+    # the chat task with this CSV still loaded: the missing columns are named, with the real ones
+    choose(page, "task", "causal-lm")
+    expect(error).to_contain_text("prompt column 'prompt' not found")
+    expect(error).to_contain_text("response column 'response' not found")
+    expect(error).to_contain_text("Available columns: review, summary, sentiment")
+    expect(report).not_to_contain_text("✓")
+    page.click("#start-btn")
+    expect(page.locator("#start-status")).to_contain_text("Nothing was queued")
