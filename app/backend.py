@@ -242,7 +242,7 @@ def with_method_defaults(spec: RunSpec, method: str) -> RunSpec:
 
 def quick_demo_spec() -> RunSpec:
     """The "Quick CPU demo" run (neat.engine.defaults.QUICK_DEMO, the one owner of its settings)."""
-    from neat.engine.defaults import quick_demo_spec as demo
+    from neat.engine.spec import quick_demo_spec as demo
 
     return demo()
 

@@ -42,8 +42,8 @@ import torch  # noqa: E402
 
 from benchmarks.common import format_table  # noqa: E402
 from benchmarks.quality_tasks import TEST_SEED, _sample, dedupe, text_accuracy  # noqa: E402
-from neat.engine import defaults  # noqa: E402
 from neat.engine import precision as precisions  # noqa: E402
+from neat.engine import spec as specs  # noqa: E402
 from neat.engine.spec import RunSpec  # noqa: E402
 
 PRECISIONS = ("fp32", "auto")
@@ -53,7 +53,7 @@ TARGET_ACCURACY_POINTS = 0.5  # |mean test accuracy auto - fp32| over the seeds
 
 def quick_demo_spec(pool: Path, precision: str, seed: int, max_steps: int) -> RunSpec:
     """The app's "Quick CPU demo" (neat/engine/defaults.py, QUICK_DEMO), trained on the pool file."""
-    return defaults.quick_demo_spec(
+    return specs.quick_demo_spec(
         f"quick-demo-{precision}-s{seed}",
         **{
             "dataset.source": str(pool),

@@ -41,6 +41,7 @@ import torch  # noqa: E402
 from benchmarks.common import format_table  # noqa: E402
 from neat.engine import defaults  # noqa: E402
 from neat.engine import precision as precisions  # noqa: E402
+from neat.engine.spec import quick_demo_spec  # noqa: E402
 
 IMPORT_SECONDS = time.perf_counter() - _IMPORT_START
 
@@ -68,7 +69,7 @@ def run_one(index: int, args) -> dict:
         return json.loads(cached.read_text())
     run_dir = args.work_dir / "runs" / f"run-{index}"
     shutil.rmtree(run_dir, ignore_errors=True)
-    spec = defaults.quick_demo_spec(f"quick-demo-{index}", **{"training.max_steps": args.max_steps})
+    spec = quick_demo_spec(f"quick-demo-{index}", **{"training.max_steps": args.max_steps})
     clock = PhaseClock()
     load = os.getloadavg()[0]
     start, cpu = time.perf_counter(), time.process_time()

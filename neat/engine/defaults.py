@@ -58,7 +58,7 @@ def with_method_defaults(spec, method: str):
 
 
 # The Train tab's "Quick CPU demo": the one owner of its settings (the form's preset and the
-# benchmarks read them from here). Spec fields by section, as RunSpec.from_dict reads them.
+# benchmarks read them, through neat.engine.spec.quick_demo_spec). Spec fields by section.
 # Timing: benchmarks/quick_demo_time.py (RESULTS.md, "Quick CPU demo time"); accuracy:
 # benchmarks/cpu_precision.py (about 71% validation accuracy at 60 steps).
 QUICK_DEMO: dict[str, dict] = {
@@ -90,19 +90,3 @@ QUICK_DEMO: dict[str, dict] = {
         "precision": "auto",
     },
 }
-
-
-def quick_demo_spec(name: str = "quick-demo", **changes):
-    """The quick demo as a RunSpec; `changes` are dotted spec fields, e.g.
-    quick_demo_spec(**{"dataset.source": "pool.jsonl", "training.seed": 1})."""
-    from neat.engine.spec import RunSpec
-
-    data = copy.deepcopy({k: v for k, v in QUICK_DEMO.items() if k != "top"})
-    data.update(QUICK_DEMO["top"], name=name)
-    for dotted, value in changes.items():
-        *path, last = dotted.split(".")
-        target = data
-        for part in path:
-            target = target[part]
-        target[last] = value
-    return RunSpec.from_dict(data)

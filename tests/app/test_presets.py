@@ -5,7 +5,8 @@ import pytest
 from app.tabs.train import form
 from app.tabs.train.form import FORM_DEFAULTS, validate_form
 from app.tabs.train.presets import PRESET_KEYS, apply_preset, preset_values
-from neat.engine.defaults import QUICK_DEMO, quick_demo_spec
+from neat.engine.defaults import QUICK_DEMO
+from neat.engine.spec import quick_demo_spec
 
 
 def _far_from(values: dict) -> dict:

@@ -58,3 +58,17 @@ def test_the_dataset_check_catches_a_newcomers_mapping_mistakes(page, reviews):
     expect(report).not_to_contain_text("✓")
     page.click("#start-btn")
     expect(page.locator("#start-status")).to_contain_text("Nothing was queued")
+
+
+def test_a_preset_sets_what_it_owns_and_says_what_it_changed(page):
+    page.click("#preset-quick-cpu-demo")
+    expect(page.locator("#preset-note")).to_contain_text("Preset Quick CPU demo")
+    expect(field(page, "max-steps")).to_have_value("60")
+    page.click("#preset-neat-s")
+    note = page.locator("#preset-note")
+    expect(note).to_contain_text("Preset NEAT-S")
+    expect(note).to_contain_text("Max steps 60 → off (epochs decide)")
+    expect(note).to_contain_text("Max training rows 1,200 → all rows")
+    expect(note).to_contain_text("Max length 64 → 128")
+    expect(field(page, "max-steps")).to_have_value("")
+    expect(field(page, "max-length")).to_have_value("128")
