@@ -134,6 +134,9 @@ def run(
         report = check_dataset(spec, tokenizer=tokenizer, raw=raw)
         for warning in report.warnings:
             bridge.message(f"dataset check: {warning}", level="warning")
+        cut = report.truncation_sentence()
+        if cut and cut not in report.warnings:  # the number the Train tab's check showed
+            bridge.message(f"dataset check: {cut}")
         train_raw, eval_raw = load_splits(spec, raw=raw)
         info = label_info(spec, train_raw, eval_raw)
         task = prepare_task(spec, processor, train_raw, eval_raw, info)

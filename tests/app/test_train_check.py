@@ -84,3 +84,27 @@ def test_smollm2_says_what_its_first_use_costs(neat_home):
 
     name, what, seconds = backend.first_use_preparation("embedded:smollm2")  # not converted in a fresh home
     assert (name, seconds) == ("SmolLM2", 20) and "517 MB GGUF" in what
+
+
+class _Messages:
+    def __init__(self):
+        self.lines: list[str] = []
+
+    def on_event(self, event):
+        if event["kind"] == "message":
+            self.lines.append(event["text"])
+
+    def should_stop(self):
+        return False
+
+
+def test_the_job_log_reports_the_same_truncation_as_the_check(tiny_model, tmp_path, neat_home):
+    from neat.engine.train import run
+
+    path = _reviews(tmp_path, n=40, words=12)
+    values = _values(tiny_model, path, max_length=12, max_steps=1, batch_size=8, eval_steps=1)
+    report, errors = assistants.check_data(values)
+    assert errors == [] and 0 < report.truncated_share
+    messages = _Messages()
+    run(form.validate_form(values)[0], tmp_path / "run", [messages])
+    assert f"dataset check: {report.truncation_sentence()}" in messages.lines
