@@ -4,6 +4,8 @@ classification file, and says what max_length will cut."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.e2e.test_browser import choose, field, pick_radio, type_into
@@ -28,9 +30,18 @@ def reviews(tmp_path):
 
 def test_the_dataset_check_catches_a_newcomers_mapping_mistakes(page, reviews):
     report, error = page.locator("#data-report"), page.locator("#err-dataset")
+    page.click("#show-yaml")
+    expect(page.locator("#spec-yaml")).to_contain_text("source: rotten_tomatoes")
     pick_radio(page, "data-kind", "Upload")
+    # the upload widget has the section's full width: its label, "Drop File Here" and the name fit
+    assert page.locator("#data-upload").bounding_box()["width"] > 0.8 * page.viewport_size["width"]
     page.locator("#data-upload input[type=file]").set_input_files(str(reviews))
     expect(report).to_contain_text("200 rows")
+    # the whole name (Gradio draws the stem and the extension apart; a squeezed widget cuts it to "f….csv")
+    expect(page.locator("#data-upload")).to_contain_text(re.compile(r"first reviews\s*\.csv"))
+    # the YAML shown before the upload follows the form: no stale spec
+    expect(page.locator("#spec-yaml")).to_contain_text(re.compile(r"source: .*first.reviews\.csv"))
+    expect(page.locator("#spec-yaml")).not_to_contain_text("rotten_tomatoes")
     expect(field(page, "col-label")).to_have_value("sentiment")
     # the check measures tokens with the model's tokenizer: what max_length cuts is said up front
     type_into(page, "max-length", 8, then="Tab")
