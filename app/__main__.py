@@ -173,7 +173,6 @@ def main(argv: list[str] | None = None) -> int:
     from app.tabs.train.assistants import warm_up
 
     transformers.PreTrainedTokenizerBase  # noqa: B018 - the lazy attribute loads its module
-    threading.Thread(target=warm_up, name="warm-up", daemon=True).start()
     demo.queue(default_concurrency_limit=4)
     print(f"NEAT Studio: http://{args.host}:{args.port}  (data in {home})", flush=True)
     login = None
@@ -198,7 +197,12 @@ def main(argv: list[str] | None = None) -> int:
             run_history=False,
             **(login or {}),
             **launch_kwargs(),
+            prevent_thread_lock=True,
         )
+        # after launch's own check that the page answers (3 s): on a busy machine the warm-up
+        # (model description, data check with tokenisation) must not make that check fail
+        threading.Thread(target=warm_up, name="warm-up", daemon=True).start()
+        demo.block_thread()
     except KeyboardInterrupt:
         pass
     finally:

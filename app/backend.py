@@ -214,6 +214,20 @@ def model_task(ref: str) -> str | None:
     return task(ref)
 
 
+def first_use_preparation(ref: str) -> tuple[str, str, int] | None:
+    """(name, what, about how many seconds) when embedded model `ref` must be built before first use."""
+    from neat.engine.assets import first_use_preparation as needed
+
+    return needed(ref)
+
+
+def prepare_model(ref: str) -> None:
+    """Build an embedded model's folder now (the one-time preparation); a no-op once built."""
+    from neat.engine.assets import resolve_model_path
+
+    resolve_model_path(ref)
+
+
 def method_defaults(task: str, method: str) -> dict[str, dict]:
     """{"method": {...}, "training": {...}}: `method`'s own defaults for `task` (neat.engine.defaults)."""
     from neat.engine.defaults import method_defaults as defaults
@@ -226,6 +240,13 @@ def with_method_defaults(spec: RunSpec, method: str) -> RunSpec:
     from neat.engine.defaults import with_method_defaults as switched
 
     return switched(spec, method)
+
+
+def quick_demo_spec() -> RunSpec:
+    """The "Quick CPU demo" run (neat.engine.defaults.QUICK_DEMO, the one owner of its settings)."""
+    from neat.engine.spec import quick_demo_spec as demo
+
+    return demo()
 
 
 # ---- datasets --------------------------------------------------------------------------------------
@@ -255,11 +276,20 @@ def suggest_columns(columns: list[str], task: str) -> dict[str, str]:
     return suggest(columns, task)
 
 
-def check_dataset(spec: RunSpec, raw=None):
-    """neat's dataset check (raises DatasetError); returns a DatasetReport."""
+def check_dataset(spec: RunSpec, raw=None, tokenizer=None):
+    """neat's dataset check (raises DatasetError); returns a DatasetReport. With the model's
+    `tokenizer` it measures token lengths and what max_length cuts, as the job will."""
     from neat.engine.data_check import check_dataset as check
 
-    return check(spec, raw=raw)
+    return check(spec, raw=raw, tokenizer=tokenizer)
+
+
+def load_tokenizer(ref: str, task: str):
+    """The tokenizer a text job would use for model `ref` (a few hundred ms; the app caches it).
+    Never for a model that brings its own code: that code would run in the app process."""
+    from neat.engine.loading import load_processor
+
+    return load_processor(RunSpec(task=task, model=ModelSpec(ref)))
 
 
 def prequeue_problems(spec: RunSpec, raw=None) -> list[FieldError]:

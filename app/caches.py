@@ -28,6 +28,11 @@ def default_targets(ref: str) -> tuple[str, ...]:
     return backend.default_targets(ref)
 
 
+@functools.lru_cache(maxsize=4)
+def tokenizer(ref: str, task: str):
+    return backend.load_tokenizer(ref, task)
+
+
 # ---- datasets ---------------------------------------------------------------------------------------
 @functools.lru_cache(maxsize=6)
 def _raw(source: str, hub_split: str, stamp: float):
@@ -50,7 +55,7 @@ def raw_dataset(source: str, hub_split: str = "train"):
 
 class DatasetChecks:
     """Dataset check results by what they depend on: task, source (and its version), split,
-    validation file and column mapping."""
+    validation file, column mapping, and the model and max_length (token lengths)."""
 
     def __init__(self, capacity: int = 64):
         self.capacity = capacity
@@ -61,7 +66,17 @@ class DatasetChecks:
     def key(spec) -> str:
         d = spec.dataset
         return json.dumps(
-            [spec.task, d.source, _stamp(d.source), d.hub_split, d.validation_source, d.columns.__dict__],
+            [
+                spec.task,
+                d.source,
+                _stamp(d.source),
+                d.hub_split,
+                d.validation_source,
+                d.columns.__dict__,
+                spec.model.name_or_path,
+                spec.model.trust_remote_code,
+                spec.training.max_length,
+            ],
             sort_keys=True,
             default=str,
         )

@@ -100,7 +100,8 @@ def wire_start(train_tab, tabs: gr.Tabs, jobs_view) -> None:
         out[jobs_view.select] = gr.update(choices=jobs_view.refresh(viewer), value=str(result.job_ids[0]))
         return out
 
-    train_tab.start_btn.click(
+    # the previous Start's message goes at once: what shows next is about this Start's jobs only
+    train_tab.start_btn.click(lambda: "", None, train_tab.status, queue=False, show_progress="hidden").then(
         on_start,
         train_tab.inputs(),
         [*train_tab.errors.values(), train_tab.status, tabs, jobs_view.select],

@@ -43,7 +43,8 @@ import torch  # noqa: E402
 from benchmarks.common import format_table  # noqa: E402
 from benchmarks.quality_tasks import TEST_SEED, _sample, dedupe, text_accuracy  # noqa: E402
 from neat.engine import precision as precisions  # noqa: E402
-from neat.engine.spec import ColumnMap, DataSpec, MethodSpec, ModelSpec, RunSpec, TrainingSpec  # noqa: E402
+from neat.engine import spec as specs  # noqa: E402
+from neat.engine.spec import RunSpec  # noqa: E402
 
 PRECISIONS = ("fp32", "auto")
 TARGET_SPEEDUP = 1.7  # fp32 / auto, wall time of the quick demo and step time
@@ -51,27 +52,15 @@ TARGET_ACCURACY_POINTS = 0.5  # |mean test accuracy auto - fp32| over the seeds
 
 
 def quick_demo_spec(pool: Path, precision: str, seed: int, max_steps: int) -> RunSpec:
-    """The app's "Quick CPU demo" preset (app/form.py), trained on the pool file."""
-    return RunSpec(
-        name=f"quick-demo-{precision}-s{seed}",
-        task="classification",
-        model=ModelSpec("embedded:minilm"),
-        dataset=DataSpec(str(pool), ColumnMap(text="text", label="label"), max_rows=1200),
-        method=MethodSpec(
-            "neat", r=8, depth=0, act_fn="relu", scaling=1.0, target_modules=["query", "value"]
-        ),
-        training=TrainingSpec(
-            epochs=1.0,
-            max_steps=max_steps,
-            batch_size=16,
-            max_length=64,
-            learning_rate=5e-3,
-            head_learning_rate=5e-3,
-            eval_steps=20,
-            logging_steps=5,
-            precision=precision,
-            seed=seed,
-        ),
+    """The app's "Quick CPU demo" (neat/engine/defaults.py, QUICK_DEMO), trained on the pool file."""
+    return specs.quick_demo_spec(
+        f"quick-demo-{precision}-s{seed}",
+        **{
+            "dataset.source": str(pool),
+            "training.precision": precision,
+            "training.seed": seed,
+            "training.max_steps": max_steps,
+        },
     )
 
 

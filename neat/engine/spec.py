@@ -313,6 +313,24 @@ def _closest(word: str, candidates) -> str | None:
     return matches[0] if matches else None
 
 
+def quick_demo_spec(name: str = "quick-demo", **changes: Any) -> RunSpec:
+    """The Train tab's quick CPU demo (neat/engine/defaults.py, QUICK_DEMO) as a spec; `changes`
+    are dotted spec fields, e.g. quick_demo_spec(**{"dataset.source": "pool.jsonl"})."""
+    import copy
+
+    from neat.engine.defaults import QUICK_DEMO
+
+    data = copy.deepcopy({k: v for k, v in QUICK_DEMO.items() if k != "top"})
+    data.update(QUICK_DEMO["top"], name=name)
+    for dotted, value in changes.items():
+        *path, last = dotted.split(".")
+        target = data
+        for part in path:
+            target = target[part]
+        target[last] = value
+    return RunSpec.from_dict(data)
+
+
 def example_spec(task: str, method: str = "neat") -> RunSpec:
     """A ready-to-run spec for the embedded defaults of each task (CLI `--example`).
 

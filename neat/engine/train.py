@@ -135,6 +135,9 @@ def run(
         report = check_dataset(spec, tokenizer=tokenizer, raw=raw)
         for warning in report.warnings:
             bridge.message(f"dataset check: {warning}", level="warning")
+        cut = report.truncation_sentence()
+        if cut and cut not in report.warnings:  # the number the Train tab's check showed
+            bridge.message(f"dataset check: {cut}")
         splits = split_dataset(spec, raw=raw)
         train_raw, eval_raw = splits.train, splits.validation
         info = label_info(spec, train_raw, eval_raw)

@@ -135,8 +135,8 @@ def _try(client, *args, api_name: str) -> str:
 def test_two_accounts_see_only_their_own_jobs(shared_app, world):
     alice, bob = _client(shared_app, "alice"), _client(shared_app, "bob")
     out = _text(alice.predict(*_form(world, name="alices-run"), api_name="/on_start"))
-    assert "Queued #" in out, out
-    job_id = out.split("Queued #")[1].split(" ")[0]
+    assert "Queued job #" in out, out
+    job_id = out.split("Queued job #")[1].split(" ")[0]
     assert "alices-run" in _text(alice.predict(api_name="/refresh_table"))
     assert "alices-run" in _text(alice.predict(job_id, "step", api_name="/details_tick"))
     assert "alices-run" not in _text(bob.predict(api_name="/refresh_table"))

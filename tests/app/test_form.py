@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app.tabs.train import form
-from app.tabs.train.form import FORM_DEFAULTS, apply_preset, form_to_spec, spec_to_form, validate_form
+from app.tabs.train.form import FORM_DEFAULTS, form_to_spec, spec_to_form, validate_form
 from neat.engine.spec import RunSpec, example_spec
 
 
@@ -133,25 +133,6 @@ def test_round_trip_of_an_uploaded_dataset(tmp_path):
     values = spec_to_form(spec, uploads_root=tmp_path / "uploads")
     assert values["data_kind"] == form.DATA_UPLOAD and values["model_kind"] == form.MODEL_OTHER
     assert form_to_spec(values)[0].to_dict() == spec.to_dict()
-
-
-def test_presets():
-    small = apply_preset("NEAT-S", FORM_DEFAULTS)
-    large = apply_preset("NEAT-L", FORM_DEFAULTS)
-    assert (small["r"], small["depth"]) == (8, 0)
-    assert large["r"] == 32 and large["depth"] in (1, 2)
-    demo = apply_preset(
-        "Quick CPU demo", {**FORM_DEFAULTS, "model_kind": form.MODEL_OTHER, "model_path": "/x"}
-    )
-    spec, errors = validate_form(demo)
-    assert errors == []
-    assert spec.model.name_or_path == "embedded:minilm" and spec.dataset.source == "rotten_tomatoes"
-    assert spec.dataset.max_rows == 1200 and spec.training.batch_size == 16 and spec.training.max_length == 64
-    assert spec.training.max_steps == 60
-    # a preset keeps what it does not set
-    assert apply_preset("NEAT-L", {**FORM_DEFAULTS, "seed": 7})["seed"] == 7
-    with pytest.raises(ValueError):
-        apply_preset("NEAT-XL", FORM_DEFAULTS)
 
 
 def test_lora_twin_and_equal_budget_rank():

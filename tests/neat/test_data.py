@@ -416,14 +416,14 @@ def test_report_counts_duplicates_empty_rows_and_truncation(tmp_path, minilm_tok
     assert report.to_dict()["truncated_share"] == pytest.approx(0.2)
     assert any("duplicate" in w for w in report.warnings)
     assert any("empty input text" in w for w in report.warnings)
-    assert not any("truncated" in w for w in report.warnings)  # 20% is not more than 20%
+    assert not any("will be cut" in w for w in report.warnings)  # 20% is not more than 20%
     spec.training.max_length = 3
     report = check_dataset(spec, tokenizer=minilm_tokenizer)
     assert (
         report.truncated_share == pytest.approx(sum(n > 3 for n in lengths) / 10)
         and report.truncated_share > 0.2
     )
-    assert any("will be truncated" in w for w in report.warnings)
+    assert any("will be cut" in w for w in report.warnings)
     markdown = report.summary_markdown()
     assert "**10 rows**" in markdown and "neg: 6 (60.0%)" in markdown and "**Warnings**" in markdown
 

@@ -2,6 +2,8 @@
 
 form.py        the form as data: one table of fields -> defaults, labels, form <-> spec
 assistants.py  model and data summaries, parameter budget, dataset check (no Gradio)
+presets.py     presets: full settings for the fields they own, saying what they changed
+prepare.py     the one-time preparation of an embedded model, announced and counted
 start.py       plan the run(s) and queue them
 layout.py      the components
 events.py      the tab's own wiring (Start and Clone, which cross tabs: app/ui.py)

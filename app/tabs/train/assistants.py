@@ -212,7 +212,7 @@ def check_data(values: dict):
         return None, refused
     try:
         raw = caches.raw_dataset(spec.dataset.source, spec.dataset.hub_split)
-        result = (backend.check_dataset(spec, raw=raw), [])
+        result = (backend.check_dataset(spec, raw=raw, tokenizer=_tokenizer_for(spec)), [])
     except UserError as exc:
         result = (None, [FieldError("dataset.source", str(exc))])
     except Exception as exc:  # noqa: BLE001 - an unexpected reader failure is still about the data
@@ -221,12 +221,30 @@ def check_data(values: dict):
     return result
 
 
+def _tokenizer_for(spec):
+    """The model's tokenizer, so the check measures what max_length cuts as the job will; None
+    (no token lengths) for images, models with their own code, or a model that does not load
+    (its own error is shown on the model field)."""
+    if spec.task == "image-classification" or spec.model.trust_remote_code:
+        return None
+    if check_model_ref(spec.model.name_or_path):
+        return None
+    try:
+        return caches.tokenizer(spec.model.name_or_path, spec.task)
+    except Exception:  # noqa: BLE001 - a hub id offline: the check goes on without token lengths
+        return None
+
+
 def report_markdown(report) -> str:
+    """The check's result: ✓ only when it has nothing to warn about."""
     if report is None:
         return ""
-    if hasattr(report, "summary_markdown"):
-        return "**Dataset check** ✓ " + report.summary_markdown()
-    return "**Dataset check** ✓"
+    warnings = getattr(report, "warnings", [])
+    if warnings:
+        mark = f"⚠ {len(warnings)} warning{'s' if len(warnings) > 1 else ''} (see below)"
+    else:
+        mark = "✓"
+    return f"**Dataset check** {mark} " + report.summary_markdown()
 
 
 def warm_up() -> None:

@@ -33,7 +33,6 @@ from app.tabs.train.form import (
     OPTIONAL_COLUMNS,
     SECTIONS,
     TASK_COLUMNS,
-    apply_preset,
     dataset_ref,
     errors_by_section,
     format_errors,
@@ -41,6 +40,8 @@ from app.tabs.train.form import (
     validate_form,
 )
 from app.tabs.train.layout import TrainTab, values_of
+from app.tabs.train.prepare import preparing
+from app.tabs.train.presets import apply_preset
 from app.tabs.train.start import planned_runs, runs_for, specs_yaml
 from app.uploads import UploadError, store_upload
 
@@ -93,7 +94,10 @@ def wire(tab: TrainTab) -> None:
         """keep_task: the form's task stays (a cloned or restored form); else the model suggests it."""
 
         def handler(*args):
-            return on_model(values_of(args), keep_task)
+            values = values_of(args)
+            for line in preparing(model_ref(values)):  # SmolLM2's one-time conversion, counted
+                yield {tab.model_info: line}
+            yield on_model(values, keep_task)
 
         return handler
 
@@ -110,24 +114,6 @@ def wire(tab: TrainTab) -> None:
         }
 
     model_outputs = [f["task"], f["target_modules"], tab.model_info, tab.errors["model"], tab.budget]
-    # user events only: a form set by a preset, a clone or a reload is refreshed by refresh_after,
-    # which keeps its task (a .change here would race it and re-suggest the task)
-    for key in ("model_kind", "model_embedded", "trust_remote_code"):
-        f[key].input(
-            model_handler(False),
-            inputs,
-            model_outputs,
-            trigger_mode="always_last",
-            show_progress_on=[tab.model_info],
-        )
-    for event in (f["model_path"].submit, f["model_path"].blur):
-        event(
-            model_handler(False),
-            inputs,
-            model_outputs,
-            trigger_mode="always_last",
-            show_progress_on=[tab.model_info],
-        )
 
     # -- budget, live
     def on_budget(*args):
@@ -202,6 +188,20 @@ def wire(tab: TrainTab) -> None:
             trigger_mode="always_last",
             show_progress_on=[tab.report],
         )
+    # -- a model picked by hand: describe it, then re-map and check the data for its task
+    # user events only: a form set by a preset, a clone or a reload is refreshed by refresh_after,
+    # which keeps its task (a .change here would race it and re-suggest the task)
+    model_events = [f[k].input for k in ("model_kind", "model_embedded", "trust_remote_code")]
+    for event in [*model_events, f["model_path"].submit, f["model_path"].blur]:
+        # the model may switch the task: then map the columns for it and check the data again
+        event(
+            model_handler(False),
+            inputs,
+            model_outputs,
+            trigger_mode="always_last",
+            show_progress_on=[tab.model_info],
+        ).then(data_handler(True), inputs, data_outputs, show_progress_on=[tab.report])
+
     # the task chosen by hand: map the columns for it (and keep it)
     f["task"].input(
         data_handler(True), inputs, data_outputs, trigger_mode="always_last", show_progress_on=[tab.report]
@@ -215,7 +215,7 @@ def wire(tab: TrainTab) -> None:
         report, data_errors = check_data(values)
         return {tab.errors["dataset"]: format_errors(data_errors), tab.report: report_markdown(report)}
 
-    for key in (*COLUMN_KEYS, "validation_source"):
+    for key in (*COLUMN_KEYS, "validation_source", "max_length"):  # max_length: what is cut
         f[key].input(
             on_columns,
             inputs,
@@ -264,25 +264,42 @@ def wire(tab: TrainTab) -> None:
     # -- presets
     def on_preset(name):
         def handler(*args):
-            values = apply_preset(name, values_of(args))
-            return [values[k] for k in FORM_KEYS]
+            values, note = apply_preset(name, values_of(args))
+            return [values[k] for k in FORM_KEYS] + [note]
 
         return handler
 
     # -- YAML and Start
-    def on_yaml(*args):
-        values = values_of(args)
+    def current_yaml(values) -> tuple[str, list[FieldError]]:
         spec, errors = validate_form(values)
         try:
             specs = [spec] if errors else runs_for(values, spec)
         except backend.SpecError as exc:  # a sweep that cannot be queued: show why, and the spec
             specs, errors = [spec], list(exc.errors)
-        out = {tab.yaml: gr.update(value=specs_yaml(specs), visible=True)}
+        return specs_yaml(specs), errors
+
+    def on_yaml(*args):
+        text, errors = current_yaml(values_of(args))
+        out = {tab.yaml: gr.update(value=text, visible=True), yaml_shown: True}
         out.update(error_outputs(tab, errors))
         return out
 
-    yaml_btn.click(on_yaml, inputs, [tab.yaml, *tab.errors.values()], show_progress="hidden")
+    yaml_shown = gr.State(False)
+    yaml_btn.click(on_yaml, inputs, [tab.yaml, yaml_shown, *tab.errors.values()], show_progress="hidden")
     sweep.wire(tab, planned_runs)
+
+    # once shown, the YAML follows the form (an upload, a preset, a clone): never a stale spec
+    def follow_yaml(shown, *args):
+        return current_yaml(values_of(args))[0] if shown else gr.skip()
+
+    gr.on(
+        [f[k].change for k in FORM_KEYS],
+        follow_yaml,
+        [yaml_shown, *inputs],
+        tab.yaml,
+        trigger_mode="always_last",
+        show_progress="hidden",
+    )
     tab.extra.update(
         keep_task_model=model_handler(True),
         model_outputs=model_outputs,
@@ -290,7 +307,8 @@ def wire(tab: TrainTab) -> None:
         data_outputs=data_outputs,
     )
     for name, button in preset_buttons.items():
-        refresh_after(button.click(on_preset(name), inputs, inputs, show_progress="hidden"), tab)
+        outputs = [*inputs, tab.extra["preset_note"]]
+        refresh_after(button.click(on_preset(name), inputs, outputs, show_progress="hidden"), tab)
 
 
 FORM_STORAGE_KEY = "neat-studio-train-form"

@@ -25,9 +25,9 @@ from app.tabs.train.form import (
     FORM_KEYS,
     MODEL_KINDS,
     NO_COLUMN,
-    PRESET_HELP,
     TASK_COLUMNS,
 )
+from app.tabs.train.presets import PRESET_HELP, QUICK_DEMO_TIME
 
 
 @dataclass
@@ -77,8 +77,10 @@ def build() -> TrainTab:
             "<span class='preset-help' title=\""
             + " ".join(f"{k}: {v}" for k, v in PRESET_HELP.items()).replace('"', "'")
             + "\">Presets: NEAT-S and NEAT-L follow the paper's small and large settings; "
-            "Quick CPU demo trains in about a minute on a CPU.</span>"
+            f"Quick CPU demo trains in {QUICK_DEMO_TIME}.</span>"
         )
+    # what the last preset changed (app/tabs/train/presets.py)
+    preset_note = gr.Markdown("", elem_id="preset-note", padding=True)
 
     with gr.Group():
         gr.Markdown("### 1 · Model and task", padding=True)
@@ -131,20 +133,6 @@ def build() -> TrainTab:
                 label="Built-in dataset",
                 elem_id="data-builtin",
             )
-            upload = gr.File(
-                label="Upload CSV, TSV, JSON(L), Parquet or a zip of image folders",
-                file_types=[".csv", ".tsv", ".json", ".jsonl", ".parquet", ".zip"],
-                visible=False,
-                elem_id="data-upload",
-                height=120,
-            )
-            f["data_upload"] = gr.Textbox(
-                value=d["data_upload"],
-                label="Stored as",
-                interactive=False,
-                visible=False,
-                elem_id="data-stored",
-            )
             f["data_ref"] = gr.Textbox(
                 value=d["data_ref"],
                 label="Hub id or path on the server",
@@ -155,6 +143,21 @@ def build() -> TrainTab:
             f["hub_split"] = gr.Textbox(
                 value=d["hub_split"], label="Hub split", visible=False, scale=0, min_width=100
             )
+        # full width, on its own row: room for "Drop File Here" under the label and the whole file name
+        upload = gr.File(
+            label="Upload CSV, TSV, JSON(L), Parquet or a zip of image folders",
+            file_types=[".csv", ".tsv", ".json", ".jsonl", ".parquet", ".zip"],
+            visible=False,
+            elem_id="data-upload",
+            height=160,
+        )
+        f["data_upload"] = gr.Textbox(
+            value=d["data_upload"],
+            label="Stored as",
+            interactive=False,
+            visible=False,
+            elem_id="data-stored",
+        )
         err_dataset = _error_box("dataset")
         preview = gr.Dataframe(
             label="Preview (first rows)",
@@ -339,4 +342,5 @@ def build() -> TrainTab:
         yaml_btn=yaml_btn,
     )
     tab.extra["sweep_size"] = sweep_size
+    tab.extra["preset_note"] = preset_note
     return tab

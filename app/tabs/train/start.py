@@ -115,5 +115,10 @@ def start(values: dict, viewer=None) -> StartResult:
             specs=plan.specs,
             message=f"✓ Queued a sweep of {len(ids)} runs (#{ids[0]}–#{ids[-1]}). Follow it in the Jobs tab.",
         )
-    names = ", ".join(f"#{i} {s.name} ({s.method.name})" for i, s in zip(ids, plan.specs))
-    return StartResult(job_ids=ids, specs=plan.specs, message=f"✓ Queued {names}. Follow it in the Jobs tab.")
+    return StartResult(job_ids=ids, specs=plan.specs, message=queued_message(ids, plan.specs))
+
+
+def queued_message(ids: list[int], specs: list[RunSpec]) -> str:
+    """What Start says, naming each job it queued (a later Start replaces it)."""
+    jobs = " and ".join(f"job #{i} ({s.name}, {s.method.name})" for i, s in zip(ids, specs))
+    return f"✓ Queued {jobs}. Follow {'them' if len(ids) > 1 else 'it'} in the Jobs tab."
