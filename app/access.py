@@ -64,7 +64,7 @@ def spec_problems(spec) -> list[FieldError]:
     if d.validation_source:
         problems += paths.check_ref(d.validation_source, "dataset.validation_source", "validation file")
     if d.test_source:
-        problems += paths.check_ref(d.test_source, "dataset.test_source", "test file")
+        problems += paths.check_test_ref(d.test_source)
     return problems
 
 

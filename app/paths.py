@@ -89,3 +89,12 @@ def under_uploads(path: str | Path) -> bool:
         return Path(path).expanduser().resolve().is_relative_to(uploads_root())
     except (OSError, RuntimeError, ValueError):
         return False
+
+
+def check_test_ref(ref: str) -> list[FieldError]:
+    """dataset.test_source, as check_ref, where `ID:SPLIT` and `:SPLIT` name a split of a hub
+    dataset (`:SPLIT`: of the training source, which is checked on its own)."""
+    name, colon, split = (ref or "").strip().rpartition(":")
+    if colon and split and "/" not in split and (not name or is_hub_id(name)):
+        ref = name
+    return check_ref(ref, "dataset.test_source", "test file")

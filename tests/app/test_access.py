@@ -97,6 +97,15 @@ def test_validation_file_and_stored_upload_fields_are_checked(neat_home, tiny_mo
         assert [e.field for e in errors] == ["dataset.validation_source"]
         answers.append(errors[0].message)
     _same_answer(*answers, folders["secret"], folders["missing"])
+    answers = []
+    for path in (folders["secret"], folders["missing"]):
+        _, errors = assistants.check_data({**base, "test_source": str(path)})
+        assert [e.field for e in errors] == ["dataset.test_source"]
+        answers.append(errors[0].message)
+    _same_answer(*answers, folders["secret"], folders["missing"])
+    # a split of a hub dataset is no server path (the hub is not reached by this check)
+    assert paths.check_test_ref("someone/reviews:test") == paths.check_test_ref(":test") == []
+    assert paths.check_test_ref(f"{folders['secret']}:test")
     # the stored-upload box is read-only in the page, but a request can carry any value
     forged = {**base, "data_kind": form.DATA_UPLOAD, "data_upload": str(folders["secret"])}
     _, errors = assistants.check_data(forged)

@@ -124,6 +124,16 @@ def test_a_cloned_stock_init_job_keeps_its_init():
     assert errors == [] and again.method.neat_init == "kaiming"
 
 
+def test_a_cloned_job_keeps_its_test_split():
+    spec = example_spec("classification")
+    spec.dataset.test_fraction = 0.2
+    again, errors = form_to_spec(spec_to_form(spec))
+    assert errors == [] and again.dataset.test_fraction == 0.2 and again.dataset.test_source is None
+    spec.dataset.test_fraction, spec.dataset.test_source = 0.0, "/data/test.csv"
+    again, errors = form_to_spec(spec_to_form(spec))
+    assert errors == [] and again.dataset.test_source == "/data/test.csv"
+
+
 def test_round_trip_of_an_uploaded_dataset(tmp_path):
     spec = example_spec("classification")
     spec.dataset.source = str(tmp_path / "uploads" / "abc-data.csv")

@@ -208,6 +208,7 @@ def check_data(values: dict):
         return cached
     validation = spec.dataset.validation_source or ""
     refused = paths.check_ref(validation, "dataset.validation_source", "validation file")
+    refused += paths.check_test_ref(spec.dataset.test_source or "")
     if refused:
         return None, refused
     try:

@@ -215,7 +215,7 @@ def wire(tab: TrainTab) -> None:
         report, data_errors = check_data(values)
         return {tab.errors["dataset"]: format_errors(data_errors), tab.report: report_markdown(report)}
 
-    for key in (*COLUMN_KEYS, "validation_source", "max_length"):  # max_length: what is cut
+    for key in (*COLUMN_KEYS, "validation_source", "test_source", "max_length"):  # max_length: what is cut
         f[key].input(
             on_columns,
             inputs,

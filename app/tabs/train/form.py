@@ -86,6 +86,7 @@ FIELDS: tuple[Field, ...] = (
     F("data_ref", "dataset.source", "Dataset", "", "dataset", "exact"),  # hub id or server path
     F("hub_split", "dataset.hub_split", "Hub split", "train", "dataset"),
     F("validation_source", "dataset.validation_source", "Validation file", "", "dataset", "optional"),
+    F("test_source", "dataset.test_source", "Test file", "", "dataset", "optional"),
     F("col_text", "dataset.columns.text", "Text column", "text", "dataset"),
     F("col_text_pair", "dataset.columns.text_pair", "Second text column", NO_COLUMN, "dataset", "optional"),
     F("col_label", "dataset.columns.label", "Label column", "label", "dataset"),
@@ -95,6 +96,7 @@ FIELDS: tuple[Field, ...] = (
     # a chat column (list of {role, content}); overrides prompt/response
     F("col_messages", "dataset.columns.messages", "Chat column", NO_COLUMN, "dataset", "optional"),
     F("validation_fraction", "dataset.validation_fraction", "Validation fraction", 0.1, "dataset", "float"),
+    F("test_fraction", "dataset.test_fraction", "Test fraction", 0.0, "dataset", "float"),
     F("max_rows", "dataset.max_rows", "Max training rows", None, "dataset", "int?"),
     F("method", "method.name", "Method", "neat", "method"),
     F("r", "method.r", "Rank r", 8, "method", "int"),

@@ -197,6 +197,17 @@ def build() -> TrainTab:
                 label="Validation file (optional)",
                 placeholder="a path on the server",
             )
+            f["test_fraction"] = gr.Number(
+                value=d["test_fraction"],
+                label="Test fraction",
+                info="held out and scored once after training; 0: none",
+                elem_id="test-fraction",
+            )
+            f["test_source"] = gr.Textbox(
+                value=d["test_source"],
+                label="Test file (optional)",
+                placeholder="a path on the server; replaces the test fraction",
+            )
             f["max_rows"] = gr.Number(
                 value=d["max_rows"],
                 label="Max training rows",
