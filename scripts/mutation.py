@@ -387,8 +387,8 @@ MUTANTS: list[Mutant] = [
     M(
         "check-truncation-threshold",
         "neat/engine/data_check.py",
-        "report.truncated_share > 0.2:",
-        "report.truncated_share > 0.9:",
+        "TRUNCATION_WARNING = 0.2",
+        "TRUNCATION_WARNING = 0.9",
         DATA,
     ),
     M(
