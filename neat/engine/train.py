@@ -138,6 +138,7 @@ def run(
         info = label_info(spec, train_raw, eval_raw)
         task = prepare_task(spec, processor, train_raw, eval_raw, info)
         bridge.message(f"data: {len(task.train)} training rows, {len(task.eval)} validation rows")
+        bridge.eta.eval_rows = len(task.eval)  # prices the final evaluation before one is timed
         device = "cuda" if torch.cuda.is_available() else "cpu"
         run_precision = precisions.resolve(spec.training.precision, device)
         model = load_base_model(
