@@ -18,7 +18,8 @@ import pandas as pd
 
 from app import backend, caches
 from app.access import viewer_of
-from app.tabs.shared import job_choices, plot_value, safe_jobs
+from app.tabs.charts import NO_POINTS, chart_update, empty_frame, integer_axis
+from app.tabs.shared import job_choices, safe_jobs
 
 MAX_SINGULAR_VALUES = 64
 
@@ -139,7 +140,9 @@ def build() -> InsightTab:
     summary = gr.Markdown("", elem_id="insight-summary")
     with gr.Row():
         norms = gr.LinePlot(
-            None,
+            empty_frame(["layer", "fro_norm", "series"]),
+            caption=NO_POINTS,
+            elem_classes=["line-chart"],
             x="layer",
             y="fro_norm",
             color="series",
@@ -150,7 +153,9 @@ def build() -> InsightTab:
             height=300,
         )
         spectrum = gr.LinePlot(
-            None,
+            empty_frame(["index", "singular_value", "job"]),
+            caption=NO_POINTS,
+            elem_classes=["line-chart"],
             x="index",
             y="singular_value",
             color="job",
@@ -195,16 +200,17 @@ def build() -> InsightTab:
             except Exception as exc:  # noqa: BLE001
                 raise gr.Error(f"Could not analyse job #{job_id}: {backend.user_message(exc)}") from exc
             ranks[label] = (job.get("spec") or {}).get("method", {}).get("r")
+        # layers and k are whole numbers: as text in numeric order, the axes tick only at them
+        norm_frame, layers = integer_axis(norms_frame(rows_by_job), "layer")
+        spectrum_rows, ks = integer_axis(spectrum_frame(rows_by_job), "index")
         return (
             headline(rows_by_job, ranks),
-            plot_value(norms_frame(rows_by_job)),
-            plot_value(spectrum_frame(rows_by_job)),
+            chart_update(norm_frame, "layer", "fro_norm", "series", sort=layers or None),
+            chart_update(spectrum_rows, "index", "singular_value", "job", sort=ks or None),
             ranks_table(rows_by_job),
         )
 
     def run_stream(neat_id, lora_id, request: gr.Request, progress=gr.Progress()):
-        # clear the charts first: Gradio 6's native plots keep the legend of the first data drawn
-        yield gr.skip(), None, None, gr.skip()
         yield run(neat_id, lora_id, progress, viewer_of(request))
 
     analyse.click(run_stream, [neat_select, lora_select], [summary, norms, spectrum, table])
