@@ -95,7 +95,16 @@ def side_by_side(
             adapted_msgs + [{"role": "assistant", "content": shown_answer(adapted)}],
             base_msgs + [{"role": "assistant", "content": base.text}],
             adapted_msgs + [{"role": "assistant", "content": adapted.text}],
+            chat_line(len(base_msgs) // 2 + 1, base, adapted),
         )
+
+
+def chat_line(turn: int, base, adapted) -> str:
+    """Under the chat: which turn, and how much of the conversation each model read."""
+    return (
+        f"Turn {turn}: the base model read {base.prompt_tokens} prompt tokens, "
+        f"the adapted one {adapted.prompt_tokens} (the conversation so far, in the chat template)."
+    )
 
 
 def top_label(scores: dict) -> str:
@@ -200,9 +209,12 @@ def build() -> PlaygroundTab:
                 "Send (same prompt, seed and sampling for both)", variant="primary", elem_id="pg-generate"
             )
             clear_chat = gr.Button("New conversation", elem_id="pg-chat-clear", size="sm")
+        chat_status = gr.Markdown("", elem_id="pg-chat-status")
         with gr.Row():
-            max_new = gr.Slider(8, 512, value=96, step=8, label="Max new tokens")
-            temperature = gr.Slider(0.0, 1.5, value=0.7, step=0.05, label="Temperature (0: greedy)")
+            max_new = gr.Slider(8, 512, value=96, step=8, label="Max new tokens", elem_id="pg-max-new")
+            temperature = gr.Slider(
+                0.0, 1.5, value=0.7, step=0.05, label="Temperature (0: greedy)", elem_id="pg-temperature"
+            )
             top_p = gr.Slider(0.05, 1.0, value=0.9, step=0.05, label="Top-p")
             seed = gr.Number(value=0, precision=0, label="Seed")
     base_history = gr.State([])  # each side's own conversation, without the display's markers
@@ -254,6 +266,7 @@ def build() -> PlaygroundTab:
             gr.update(value=None, visible=False),
             gr.update(interactive=job is not None),
             gr.update(interactive=job is not None),
+            "",
         ]
 
     results = [
@@ -270,22 +283,26 @@ def build() -> PlaygroundTab:
         downloads,
         adapter_btn,
         merged_btn,
+        chat_status,
     ]
 
     def on_select(job_id, request: gr.Request):
+        """The previous job's results and downloads go at once; then the new job loads."""
         hidden = [gr.update(visible=False)] * 3
+        blank = ["", "", None, *hidden, gr.update()] + cleared(None)
         if not job_id:
-            return ["", "", None, *hidden, gr.update()] + cleared(None)
-        head = ["", "", None, *hidden, gr.update()] + cleared(None)
+            yield blank
+            return
+        yield [f"Loading job #{job_id}…"] + blank[1:]
         try:
             predictor, job = load_predictor(job_id, viewer_of(request))
         except gr.Error as exc:  # the old results are gone even when the new job cannot load
-            head[0] = f"✗ {exc.message}"
-            return head
+            yield [f"✗ {exc.message}"] + blank[1:]
+            return
         task = getattr(predictor, "task", None)
         spec = job.get("spec") or {}
         has_pair = bool(((spec.get("dataset") or {}).get("columns") or {}).get("text_pair"))
-        return [
+        yield [
             describe(predictor, job),
             adapter_off_note(job, task),
             task,
@@ -327,18 +344,18 @@ def build() -> PlaygroundTab:
     ):
         if not (prompt_value or "").strip():
             raise gr.Error("Type a message first.")
-        predictor, _ = load_predictor(job_id, viewer_of(request))
+        predictor, job = load_predictor(job_id, viewer_of(request))
         settings = (max_new_tokens, temp, p, seed_value)
-        for shown_base, shown_adapted, clean_base, clean_adapted in side_by_side(
+        for shown_base, shown_adapted, clean_base, clean_adapted, line in side_by_side(
             predictor, prompt_value, base_hist, adapted_hist, *settings
         ):
-            yield shown_base, shown_adapted, clean_base, clean_adapted, ""
+            yield shown_base, shown_adapted, clean_base, clean_adapted, "", f"{job_tag(job)} · {line}"
 
     chat_inputs = [select, prompt, base_history, adapted_history, max_new, temperature, top_p, seed]
-    chat_outputs = [base_chat, adapted_chat, base_history, adapted_history, prompt]
+    chat_outputs = [base_chat, adapted_chat, base_history, adapted_history, prompt, chat_status]
     generate.click(on_generate, chat_inputs, chat_outputs)
     prompt.submit(on_generate, chat_inputs, chat_outputs)
-    clear_chat.click(lambda: ([], [], [], []), None, chat_outputs[:4])
+    clear_chat.click(lambda: ([], [], [], [], ""), None, chat_outputs[:4] + [chat_status])
 
     def on_classify(job_id, picture, request: gr.Request):
         if picture is None:

@@ -40,7 +40,7 @@ def test_side_by_side_streams_both_answers_at_once_with_the_same_settings():
     frames = list(
         playground.side_by_side(fake, "hi", [], [], max_new_tokens=16, temperature=0.5, top_p=0.8, seed=3)
     )
-    shown_base, shown_adapted, _, _ = frames[1]
+    shown_base, shown_adapted, _, _, _ = frames[1]
     # the second frame already holds a token of each answer: they stream together
     assert shown_base[-1] == {"role": "assistant", "content": "base0 "}
     assert shown_adapted[-1] == {"role": "assistant", "content": "tuned0 "}
@@ -52,9 +52,12 @@ def test_side_by_side_streams_both_answers_at_once_with_the_same_settings():
 
 def test_a_follow_up_carries_each_sides_own_history_and_the_limit_is_marked():
     fake = FakeChat(limit_at=3)
-    *_, (shown_base, shown_adapted, base_hist, adapted_hist) = playground.side_by_side(fake, "hi", [], [])
+    *_, (shown_base, shown_adapted, base_hist, adapted_hist, line) = playground.side_by_side(
+        fake, "hi", [], []
+    )
     assert playground.LIMIT_MARK in shown_base[-1]["content"] and "3 tokens" in shown_adapted[-1]["content"]
     assert playground.LIMIT_MARK not in base_hist[-1]["content"]  # the marker is not fed back
+    assert line.startswith("Turn 1:")
     list(playground.side_by_side(fake, "and then?", base_hist, adapted_hist))
     base_msgs, adapted_msgs, _ = fake.calls[-1]
     assert [m["role"] for m in base_msgs] == ["user", "assistant", "user"]
