@@ -192,8 +192,6 @@ def test_chat_is_multi_turn_and_the_second_answer_reads_the_first(page, store, t
     expect(page.locator("#pg-chat-status")).to_contain_text("Turn 1", timeout=60_000)
     _settled_text(page, "#pg-chat-adapted")
     first = _prompt_tokens(page)
-        if n
-    ]
 
     field(page, "pg-prompt").fill("and once more")
     page.click("#pg-generate")
