@@ -77,8 +77,7 @@ def hardware_line() -> str:
 
     api = _api()
     problem = _worker_problem() if _worker_problem is not None else None
-    queued = api.count_jobs(status="queued")
-    return line(api.count_jobs(status="running"), queued, problem if queued else None)
+    return line(api.count_jobs(status="running"), api.count_jobs(status="queued"), problem)
 
 
 def deletion_plan(job_id: int, viewer=None) -> dict:

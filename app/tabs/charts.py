@@ -3,8 +3,8 @@
 Gradio 6's LinePlot draws into an element that exists only while its value is not None, and
 the size watcher it attaches outlives that element: setting a drawn chart back to None makes
 the watcher read a removed element ("Cannot read properties of null (reading 'offsetWidth')")
-on every later layout change. So a chart with nothing to draw gets an empty table and the
-caption "no points yet", and a chart whose set of lines changes gets a new `color_map` (one
+on every later layout change. So a chart with nothing to draw gets an empty table and a title
+ending "no points yet", and a chart whose set of lines changes gets a new `color_map` (one
 colour per line), which makes the chart redraw its legend instead of being cleared first.
 
 A line of a single point has no length: CSS (`SINGLE_POINT_CSS`) draws it as a round marker.
@@ -43,12 +43,16 @@ def empty_frame(columns: list[str]) -> pd.DataFrame:
     )
 
 
-def chart_update(frame: pd.DataFrame | None, x: str, y: str, color: str, **props) -> dict:
-    """The update for a LinePlot: the frame with a colour per line, or an empty chart that says
-    it has no points yet."""
+def empty_title(title: str) -> str:
+    return f"{title} — {NO_POINTS}"
+
+
+def chart_update(frame: pd.DataFrame | None, x: str, y: str, color: str, title: str, **props) -> dict:
+    """The update for a LinePlot: the frame with a colour per line, or an empty chart whose
+    title says it has no points yet."""
     if frame is None or frame.empty:
-        return gr.update(value=empty_frame([x, y, color]), caption=NO_POINTS, color_map=None, **props)
-    return gr.update(value=frame, caption=None, color_map=color_map(frame[color]), **props)
+        return gr.update(value=empty_frame([x, y, color]), title=empty_title(title), color_map=None, **props)
+    return gr.update(value=frame, title=title, color_map=color_map(frame[color]), **props)
 
 
 def integer_axis(frame: pd.DataFrame, column: str) -> tuple[pd.DataFrame, list[str]]:

@@ -18,7 +18,7 @@ import pandas as pd
 
 from app import backend, caches
 from app.access import viewer_of
-from app.tabs.charts import NO_POINTS, chart_update, empty_frame, integer_axis
+from app.tabs.charts import chart_update, empty_frame, empty_title, integer_axis
 from app.tabs.shared import job_choices, safe_jobs
 
 MAX_SINGULAR_VALUES = 64
@@ -124,6 +124,10 @@ class InsightTab:
     lora_select: gr.Dropdown
 
 
+NORMS_TITLE = "Per-layer ‖dW‖_F"
+SPECTRUM_TITLE = "Singular values of dW (σ_k / σ_1, mean)"
+
+
 def build() -> InsightTab:
     gr.Markdown(
         "For a finished NEAT job, look at the update dW it learned, layer by layer — next to a "
@@ -141,12 +145,11 @@ def build() -> InsightTab:
     with gr.Row():
         norms = gr.LinePlot(
             empty_frame(["layer", "fro_norm", "series"]),
-            caption=NO_POINTS,
             elem_classes=["line-chart"],
             x="layer",
             y="fro_norm",
             color="series",
-            title="Per-layer ‖dW‖_F",
+            title=empty_title(NORMS_TITLE),
             x_title="layer",
             y_title="Frobenius norm of dW",
             elem_id="insight-norms",
@@ -154,12 +157,11 @@ def build() -> InsightTab:
         )
         spectrum = gr.LinePlot(
             empty_frame(["index", "singular_value", "job"]),
-            caption=NO_POINTS,
             elem_classes=["line-chart"],
             x="index",
             y="singular_value",
             color="job",
-            title="Singular values of dW (σ_k / σ_1, mean)",
+            title=empty_title(SPECTRUM_TITLE),
             x_title="k",
             y_title="σ_k / σ_1",
             elem_id="insight-spectrum",
@@ -205,8 +207,8 @@ def build() -> InsightTab:
         spectrum_rows, ks = integer_axis(spectrum_frame(rows_by_job), "index")
         return (
             headline(rows_by_job, ranks),
-            chart_update(norm_frame, "layer", "fro_norm", "series", sort=layers or None),
-            chart_update(spectrum_rows, "index", "singular_value", "job", sort=ks or None),
+            chart_update(norm_frame, "layer", "fro_norm", "series", NORMS_TITLE, sort=layers or None),
+            chart_update(spectrum_rows, "index", "singular_value", "job", SPECTRUM_TITLE, sort=ks or None),
             ranks_table(rows_by_job),
         )
 

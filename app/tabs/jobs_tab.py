@@ -12,7 +12,7 @@ import pandas as pd
 
 from app import backend, config
 from app.access import viewer_of
-from app.tabs.charts import NO_POINTS, chart_update, empty_frame
+from app.tabs.charts import chart_update, empty_frame, empty_title
 from app.tabs.job_actions import BUTTONS, allowed_actions, deletion_question
 from app.tabs.shared import best_metric, job_choices, method_label, metrics_frame
 
@@ -203,24 +203,26 @@ def _curve_plot(title: str, elem_id: str, y_title: str | None = None) -> gr.Line
         x="x",
         y="value",
         color="series",
-        title=title,
+        title=empty_title(title),
         x_title="step",
         y_title=y_title,
-        caption=NO_POINTS,
         elem_id=elem_id,
         elem_classes=["line-chart"],
         height=260,
     )
 
 
-def _chart(frame, x_title="step"):
-    return chart_update(frame, "x", "value", "series", x_title=x_title)
+CHART_TITLES = ("Loss", "Evaluation metrics", "Learning rate")
+
+
+def _chart(frame, title: str, x_title="step"):
+    return chart_update(frame, "x", "value", "series", title, x_title=x_title)
 
 
 def build(timer: gr.Timer) -> JobsTab:
     gr.Markdown("All jobs, newest first; the list refreshes by itself. Click a row or pick a job below.")
     notice = gr.Markdown("", elem_id="jobs-notice")
-    with gr.Row(equal_height=True):
+    with gr.Row():
         status_filter = gr.Dropdown(
             STATUS_FILTERS, value="all", label="Status", elem_id="jobs-status-filter", scale=1, min_width=140
         )
@@ -306,7 +308,7 @@ def build(timer: gr.Timer) -> JobsTab:
 
     def _blank_details(summary_text):
         """What details() shows when there is no job to draw: the summary line and empty charts."""
-        return [summary_text, _chart(None), _chart(None), _chart(None), "", "", None]
+        return [summary_text, *(_chart(None, t) for t in CHART_TITLES), "", "", None]
 
     def details(job_id, x, seen, force=False, viewer=None):
         if not job_id:
@@ -337,9 +339,7 @@ def build(timer: gr.Timer) -> JobsTab:
             log_text = f"(log unavailable: {backend.user_message(exc)})"
         return [
             job_summary(job),
-            _chart(c["loss"], x_title),
-            _chart(c["metrics"], x_title),
-            _chart(c["lr"], x_title),
+            *(_chart(c[k], t, x_title) for k, t in zip(("loss", "metrics", "lr"), CHART_TITLES)),
             log_text,
             spec_yaml(job) if not isinstance(seen, tuple) or seen[0] != job_id else gr.skip(),
             stamp,

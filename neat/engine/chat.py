@@ -29,6 +29,7 @@ class Answer:
     text: str = ""
     state: str = RUNNING
     tokens: int = 0
+    prompt_tokens: int = 0  # the conversation it answers, as the model read it
 
 
 @dataclass
@@ -92,7 +93,7 @@ def side_by_side(
     for use_adapter, messages in ((False, base_messages), (True, adapted_messages)):
         ids = fit_conversation(predictor, messages, int(max_new_tokens)).to(device)
         generator = torch.Generator(device=device).manual_seed(int(seed or 0))
-        decoders.append(_Decoder(use_adapter, ids, generator))
+        decoders.append(_Decoder(use_adapter, ids, generator, answer=Answer(prompt_tokens=int(ids.shape[1]))))
     stop = eos_ids(predictor.model, tokenizer)
     while any(d.answer.state == RUNNING for d in decoders):
         for d in decoders:

@@ -75,11 +75,11 @@ def test_page_line():
 
 
 def test_charts_are_never_blanked_and_say_when_they_have_no_points():
-    empty = chart_update(None, "x", "value", "series")
-    assert empty["value"] is not None and empty["value"].empty and empty["caption"] == NO_POINTS
+    empty = chart_update(None, "x", "value", "series", "Loss")
+    assert empty["value"] is not None and empty["value"].empty and empty["title"] == f"Loss — {NO_POINTS}"
     one = pd.DataFrame({"x": [1.0], "value": [0.7], "series": ["train loss"]})
-    drawn = chart_update(one, "x", "value", "series")
-    assert drawn["caption"] is None and drawn["color_map"] == {"train loss": "#1f77b4"}
+    drawn = chart_update(one, "x", "value", "series", "Loss")
+    assert drawn["title"] == "Loss" and drawn["color_map"] == {"train loss": "#1f77b4"}
     # a new line changes the colour map (the chart redraws its legend) but keeps the old colours
     both = color_map(["eval loss", "train loss", "accuracy"])
     assert both["train loss"] == "#1f77b4" and both["eval loss"] == "#ff7f0e" and len(set(both.values())) == 3
