@@ -94,3 +94,15 @@ def test_cancelled_and_interrupted_jobs_keep_no_eta(jobs_home: Path):
     store.set_status(a, "cancelled")
     store.set_status(b, "interrupted", error="worker shut down")
     assert store.get_job(a)["eta_seconds"] is None and store.get_job(b)["eta_seconds"] is None
+
+
+def test_cli_delete_keep_files(jobs_home: Path, capsys):
+    from jobs.__main__ import main
+
+    (job_id,) = _jobs(["cli-keep"])
+    store.set_status(job_id, "cancelled")
+    out = Path(store.get_job(job_id)["output_dir"])
+    out.mkdir(parents=True)
+    assert main(["delete", str(job_id), "--keep-files"]) == 0
+    assert "run folder was kept" in capsys.readouterr().out
+    assert out.is_dir() and store.count_jobs() == 0
