@@ -19,6 +19,14 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 expect = require_module("playwright.sync_api").expect
 
 
+@pytest.fixture(autouse=True)
+def patient_expect():
+    """Checks wait up to 30 s (not 5): on a busy 2-core machine a dataset check can take longer."""
+    expect.set_options(timeout=30_000)
+    yield
+    expect.set_options(timeout=5_000)
+
+
 def quick_job(store, tiny_model, csv, name: str, steps: int = 2) -> dict:
     """A finished tiny classification job queued through jobs.api (the UI path is tested elsewhere)."""
     spec = dataclasses.replace(_spec(tiny_model, csv, max_steps=steps), name=name)
