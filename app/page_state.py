@@ -15,11 +15,17 @@ FOOTER_EVERY_S = 10.0  # nvidia-smi and /proc are cheap, but not every 2 s for e
 def wire_last_tab(demo: gr.Blocks, tabs: gr.Tabs, pages: list[gr.Tab]) -> None:
     """Opening a tab stores its id in the browser; a reload opens that tab again."""
     ids = [page.id for page in pages if page.id]
+    by_label = {page.label: page.id for page in pages if page.id}
     last = gr.BrowserState(None, storage_key="neat-studio-last-tab")
-    for page in pages:
-        if page.id:
-            # set in the browser itself (no round trip), so an immediate reload finds it
-            page.select(None, None, [last], js=f"() => {page.id!r}", show_progress="hidden")
+
+    def remember(evt: gr.SelectData):
+        # the event names the tab by its label (and position); store its id
+        if evt.value in by_label:
+            return by_label[evt.value]
+        index = evt.index if isinstance(evt.index, int) else -1
+        return ids[index] if 0 <= index < len(ids) else gr.skip()
+
+    tabs.select(remember, None, [last], show_progress="hidden", queue=False)
 
     def restore(saved):
         return gr.Tabs(selected=saved) if saved in ids else gr.skip()

@@ -1,11 +1,17 @@
-"""How the app's native line charts are fed: one update per new data, never a blank value.
+"""How the app's native line charts are fed: never a blank value, and new lines in two steps.
 
 Gradio 6's LinePlot draws into an element that exists only while its value is not None, and
 the size watcher it attaches outlives that element: setting a drawn chart back to None makes
 the watcher read a removed element ("Cannot read properties of null (reading 'offsetWidth')")
 on every later layout change. So a chart with nothing to draw gets an empty table and a title
-ending "no points yet", and a chart whose set of lines changes gets a new `color_map` (one
-colour per line), which makes the chart redraw its legend instead of being cleared first.
+ending "no points yet".
+
+A plain value update only swaps the data in the drawn chart, whose colour legend keeps the
+lines it was first drawn with: a line added later (eval loss after the first evaluation) would
+not show. Changing a drawing property (`color_map`, one colour per line; a title) redraws the
+chart, but in the same update as the new value it redraws with the old data. So the data goes
+first, alone (`chart_update`), and the drawing properties follow in a second update
+(`legend_update`) that redraws the chart with the data now in place.
 
 A line of a single point has no length: CSS (`SINGLE_POINT_CSS`) draws it as a round marker.
 """
@@ -47,12 +53,28 @@ def empty_title(title: str) -> str:
     return f"{title} — {NO_POINTS}"
 
 
-def chart_update(frame: pd.DataFrame | None, x: str, y: str, color: str, title: str, **props) -> dict:
-    """The update for a LinePlot: the frame with a colour per line, or an empty chart whose
-    title says it has no points yet."""
+def chart_update(frame: pd.DataFrame | None, x: str, y: str, color: str) -> dict:
+    """The first step: only the chart's data (an empty table when there is none)."""
     if frame is None or frame.empty:
-        return gr.update(value=empty_frame([x, y, color]), title=empty_title(title), color_map=None, **props)
-    return gr.update(value=frame, title=title, color_map=color_map(frame[color]), **props)
+        return gr.update(value=empty_frame([x, y, color]))
+    return gr.update(value=frame)
+
+
+def lines_of(frame: pd.DataFrame | None, color: str) -> tuple[str, ...]:
+    """The names of the lines a frame draws, sorted."""
+    if frame is None or frame.empty:
+        return ()
+    return tuple(sorted({str(s) for s in frame[color]}))
+
+
+def legend_update(lines: tuple[str, ...], title: str, **props) -> dict:
+    """The second step: a colour per line and the title ("no points yet" when there are no
+    lines), which make the chart redraw with every line of the data sent just before."""
+    return gr.update(
+        color_map=color_map(lines) if lines else None,
+        title=title if lines else empty_title(title),
+        **props,
+    )
 
 
 def integer_axis(frame: pd.DataFrame, column: str) -> tuple[pd.DataFrame, list[str]]:

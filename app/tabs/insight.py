@@ -18,7 +18,7 @@ import pandas as pd
 
 from app import backend, caches
 from app.access import viewer_of
-from app.tabs.charts import chart_update, empty_frame, empty_title, integer_axis
+from app.tabs.charts import chart_update, empty_frame, empty_title, integer_axis, legend_update, lines_of
 from app.tabs.shared import job_choices, safe_jobs
 
 MAX_SINGULAR_VALUES = 64
@@ -207,13 +207,19 @@ def build() -> InsightTab:
         spectrum_rows, ks = integer_axis(spectrum_frame(rows_by_job), "index")
         return (
             headline(rows_by_job, ranks),
-            chart_update(norm_frame, "layer", "fro_norm", "series", NORMS_TITLE, sort=layers or None),
-            chart_update(spectrum_rows, "index", "singular_value", "job", SPECTRUM_TITLE, sort=ks or None),
+            chart_update(norm_frame, "layer", "fro_norm", "series"),
+            chart_update(spectrum_rows, "index", "singular_value", "job"),
             ranks_table(rows_by_job),
+        ), (
+            legend_update(lines_of(norm_frame, "series"), NORMS_TITLE, sort=layers or None),
+            legend_update(lines_of(spectrum_rows, "job"), SPECTRUM_TITLE, sort=ks or None),
         )
 
     def run_stream(neat_id, lora_id, request: gr.Request, progress=gr.Progress()):
-        yield run(neat_id, lora_id, progress, viewer_of(request))
+        out, (norms_drawing, spectrum_drawing) = run(neat_id, lora_id, progress, viewer_of(request))
+        yield out
+        # then colours, titles and the axis order: the charts redraw with the new data (app/tabs/charts.py)
+        yield gr.skip(), norms_drawing, spectrum_drawing, gr.skip()
 
     analyse.click(run_stream, [neat_select, lora_select], [summary, norms, spectrum, table])
     return InsightTab(refresh=refresh_choices, neat_select=neat_select, lora_select=lora_select)

@@ -12,7 +12,7 @@ import pandas as pd
 
 from app import backend, config
 from app.access import viewer_of
-from app.tabs.charts import chart_update, empty_frame, empty_title
+from app.tabs.charts import chart_update, empty_frame, empty_title, legend_update, lines_of
 from app.tabs.job_actions import BUTTONS, allowed_actions, deletion_question
 from app.tabs.shared import best_metric, job_choices, method_label, metrics_frame
 
@@ -215,8 +215,8 @@ def _curve_plot(title: str, elem_id: str, y_title: str | None = None) -> gr.Line
 CHART_TITLES = ("Loss", "Evaluation metrics", "Learning rate")
 
 
-def _chart(frame, title: str, x_title="step"):
-    return chart_update(frame, "x", "value", "series", title, x_title=x_title)
+def _chart(frame):
+    return chart_update(frame, "x", "value", "series")
 
 
 def build(timer: gr.Timer) -> JobsTab:
@@ -306,19 +306,26 @@ def build(timer: gr.Timer) -> JobsTab:
     def refresh_table(status_f, name_f, page_no, selected, request: gr.Request):
         return table_outputs(viewer_of(request), status_f, name_f, page_no, selected)
 
-    def _blank_details(summary_text):
+    no_lines = ((), (), ())
+
+    def _blank_details(summary_text, seen, force):
         """What details() shows when there is no job to draw: the summary line and empty charts."""
-        return [summary_text, *(_chart(None, t) for t in CHART_TITLES), "", "", None]
+        stamp = ("blank", summary_text, no_lines)
+        if not force and seen == stamp:
+            return [gr.skip()] * 6 + [seen]
+        return [summary_text, *(_chart(None) for _ in CHART_TITLES), "", "", stamp]
 
     def details(job_id, x, seen, force=False, viewer=None):
+        """The detail panes' first step (summary, charts' data, log, spec) and their stamp: what
+        they show, with the lines of each chart last, so an idle tick changes nothing."""
         if not job_id:
-            return _blank_details(job_summary({}))
+            return _blank_details(job_summary({}), seen, force)
         try:
             job = backend.get_job(int(job_id), viewer)
         except Exception as exc:  # noqa: BLE001 - e.g. deleted meanwhile
-            return _blank_details(f"⚠ {backend.user_message(exc)}")
+            return _blank_details(f"⚠ {backend.user_message(exc)}", seen, force)
         if not job:
-            return _blank_details(f"Job #{job_id} no longer exists.")
+            return _blank_details(f"Job #{job_id} no longer exists.", seen, force)
         points = backend.get_metrics(int(job_id), viewer)
         stamp = (
             job_id,
@@ -329,21 +336,44 @@ def build(timer: gr.Timer) -> JobsTab:
             job.get("heartbeat_at"),
             job.get("error"),
         )
-        if not force and seen == stamp:
+        if not force and isinstance(seen, tuple) and seen[:-1] == stamp:
             return [gr.skip()] * 6 + [seen]
         c = curves(points, x)
-        x_title = "epoch" if x == "epoch" else "step"
+        stamp = (*stamp, tuple(lines_of(c[k], "series") for k in ("loss", "metrics", "lr")))
         try:
             log_text = backend.get_logs(int(job_id), tail=200, viewer=viewer)
         except Exception as exc:  # noqa: BLE001
             log_text = f"(log unavailable: {backend.user_message(exc)})"
         return [
             job_summary(job),
-            *(_chart(c[k], t, x_title) for k, t in zip(("loss", "metrics", "lr"), CHART_TITLES)),
+            *(_chart(c[k]) for k in ("loss", "metrics", "lr")),
             log_text,
             spec_yaml(job) if not isinstance(seen, tuple) or seen[0] != job_id else gr.skip(),
             stamp,
         ]
+
+    def legends(out, seen, force, x):
+        """The second step after details(): the drawing properties (colours, titles) of each
+        chart whose set of lines changed, once its new data is in place; None if none did."""
+        new = out[-1]
+        lines_new = new[-1] if isinstance(new, tuple) else no_lines
+        lines_old = seen[-1] if isinstance(seen, tuple) else None
+        changed = [force or lines_old is None or lines_old[i] != lines_new[i] for i in range(3)]
+        if new is seen or not any(changed):
+            return None
+        x_title = "epoch" if x == "epoch" else "step"
+        charts = [
+            legend_update(lines_new[i], CHART_TITLES[i], x_title=x_title) if changed[i] else gr.skip()
+            for i in range(3)
+        ]
+        return [gr.skip(), *charts, gr.skip(), gr.skip(), gr.skip()]
+
+    def staged(head, out, seen, force, tail, x="step"):
+        """Yield head + details + tail, then (if needed) the charts' drawing properties alone."""
+        yield head + out + tail
+        second = legends(out, seen, force, x)
+        if second is not None:
+            yield [gr.skip()] * len(head) + second + [gr.skip()] * len(tail)
 
     def button_updates(job_id, rules_seen, viewer=None):
         job = None
@@ -365,7 +395,8 @@ def build(timer: gr.Timer) -> JobsTab:
 
     def details_tick(job_id, x, seen, rules_seen, request: gr.Request):
         viewer = viewer_of(request)
-        return details(job_id, x, seen, viewer=viewer) + button_updates(job_id, rules_seen, viewer)
+        out = details(job_id, x, seen, viewer=viewer)
+        yield from staged([], out, seen, False, button_updates(job_id, rules_seen, viewer), x)
 
     timer.tick(
         details_tick,
@@ -375,18 +406,18 @@ def build(timer: gr.Timer) -> JobsTab:
         trigger_mode="always_last",
     )
 
-    def forced(job_id, x, request: gr.Request):
+    def forced(job_id, x, request: gr.Request, tail=()):
         viewer = viewer_of(request)
-        return details(job_id, x, None, force=True, viewer=viewer) + button_updates(job_id, None, viewer)
+        out = details(job_id, x, None, force=True, viewer=viewer)
+        yield from staged([], out, None, True, button_updates(job_id, None, viewer) + list(tail), x)
 
     x_axis.change(forced, [select, x_axis], detail_outputs + button_outputs, show_progress="hidden")
 
     def on_select(job_id, x, about, request: gr.Request):
         """A new selection: its details, its buttons, and no message or question about another job."""
-        out = forced(job_id, x, request)
         keep = about is not None and str(about) == str(job_id or "")
         cleared = [gr.skip(), gr.skip()] if keep or (about is None and not job_id) else ["", None]
-        return out + cleared + [gr.update(visible=False), None]
+        yield from forced(job_id, x, request, tail=[*cleared, gr.update(visible=False), None])
 
     select.change(
         on_select,
@@ -427,7 +458,7 @@ def build(timer: gr.Timer) -> JobsTab:
             message = run_action(action, job_id, viewer)
             head = [message, job_id] + table_outputs(viewer, status_f, name_f, page_no, job_id)
             shown = details(job_id, x, None, force=True, viewer=viewer)
-            return head + shown + button_updates(job_id, None, viewer)
+            yield from staged(head, shown, None, True, button_updates(job_id, None, viewer), x)
 
         return handler
 
@@ -473,7 +504,7 @@ def build(timer: gr.Timer) -> JobsTab:
         head = [gr.update(visible=False), None, message, None if selected is None else job_id]
         table_out = table_outputs(viewer, status_f, name_f, page_no, selected, value=selected)
         shown = details(selected, x, None, force=True, viewer=viewer)
-        return head + table_out + shown + button_updates(selected, None, viewer)
+        yield from staged(head + table_out, shown, None, True, button_updates(selected, None, viewer), x)
 
     confirm_btn.click(
         confirm_delete,

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from app.tabs import jobs_tab
-from app.tabs.charts import NO_POINTS, chart_update, color_map, integer_axis
+from app.tabs.charts import NO_POINTS, chart_update, color_map, integer_axis, legend_update, lines_of
 from app.tabs.job_actions import allowed_actions, deletion_question, fmt_bytes
 
 
@@ -74,12 +74,15 @@ def test_page_line():
     assert jobs_tab.page_label(3, 10_000) == "Page 4 of 200 · 10,000 jobs"
 
 
-def test_charts_are_never_blanked_and_say_when_they_have_no_points():
-    empty = chart_update(None, "x", "value", "series", "Loss")
-    assert empty["value"] is not None and empty["value"].empty and empty["title"] == f"Loss — {NO_POINTS}"
+def test_charts_are_never_blanked_and_redraw_in_a_second_step():
+    empty = chart_update(None, "x", "value", "series")
+    assert empty["value"] is not None and empty["value"].empty and set(empty) == {"__type__", "value"}
+    assert legend_update((), "Loss")["title"] == f"Loss — {NO_POINTS}"
     one = pd.DataFrame({"x": [1.0], "value": [0.7], "series": ["train loss"]})
-    drawn = chart_update(one, "x", "value", "series", "Loss")
-    assert drawn["title"] == "Loss" and drawn["color_map"] == {"train loss": "#1f77b4"}
+    assert set(chart_update(one, "x", "value", "series")) == {"__type__", "value"}  # data alone
+    drawing = legend_update(lines_of(one, "series"), "Loss", x_title="epoch")
+    assert drawing["title"] == "Loss" and drawing["color_map"] == {"train loss": "#1f77b4"}
+    assert drawing["x_title"] == "epoch"
     # a new line changes the colour map (the chart redraws its legend) but keeps the old colours
     both = color_map(["eval loss", "train loss", "accuracy"])
     assert both["train loss"] == "#1f77b4" and both["eval loss"] == "#ff7f0e" and len(set(both.values())) == 3

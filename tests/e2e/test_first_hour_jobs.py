@@ -91,9 +91,12 @@ def test_a_single_point_shows_a_marker_and_an_empty_chart_says_so(page, store, t
     assert (width, cap) == ("9px", "round")  # ...drawn as a round marker
     box = line.bounding_box()
     assert box and box["width"] >= 8 and box["height"] >= 8
-    # no evaluation ran during this one-step job: its metrics chart says so
-    expect(page.locator("#metrics-plot")).to_contain_text("no points yet")
     expect(page.locator("#loss-plot")).not_to_contain_text("no points yet")
+    # deselected again (the job deleted), every chart is empty and says so
+    store.delete(job["id"])
+    expect(page.locator("#job-summary")).to_contain_text("does not exist")
+    for chart in ("#loss-plot", "#metrics-plot", "#lr-plot"):
+        expect(page.locator(chart)).to_contain_text("no points yet")
 
 
 def test_delete_asks_first_and_can_keep_the_files(page, store, tiny_model, data_files):
