@@ -164,8 +164,9 @@ def page_choices(jobs: list[dict], selected=None, viewer=None) -> list[tuple[str
     if selected and str(selected) not in {v for _, v in choices}:
         try:
             choices = job_choices([backend.get_job(int(selected), viewer)]) + choices
-        except Exception:  # noqa: BLE001 - deleted meanwhile: it simply is not offered
-            pass
+        except Exception:  # noqa: BLE001 - deleted meanwhile: still offered, so the picker keeps
+            # its value (a value missing from the choices fails every later event that reads it)
+            choices = [(f"#{selected} (no longer exists)", str(selected))] + choices
     return choices
 
 

@@ -92,3 +92,14 @@ def test_integer_axis_is_text_in_numeric_order():
     frame = pd.DataFrame({"layer": [10.0, 2.0, 0.0], "v": [1, 2, 3]})
     out, order = integer_axis(frame, "layer")
     assert order == ["0", "2", "10"] and list(out["layer"]) == ["10", "2", "0"]
+
+
+def test_a_selected_job_deleted_elsewhere_stays_in_the_picker(monkeypatch):
+    from app import backend
+
+    def gone(job_id, viewer=None):
+        raise backend.UserError(f"job {job_id} does not exist")
+
+    monkeypatch.setattr(backend, "get_job", gone)
+    choices = jobs_tab.page_choices([{"id": 7, "name": "other", "status": "queued"}], "4")
+    assert ("#4 (no longer exists)", "4") in choices and choices[-1][1] == "7"
