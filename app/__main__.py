@@ -195,6 +195,9 @@ def main(argv: list[str] | None = None) -> int:
             allowed_paths=[str(config.exports_dir())],
             footer_links=["gradio"],
             run_history=False,
+            # Gradio's start-up self-check (a HEAD request answered within 3 s) fails on a busy
+            # machine and then ends the app with "localhost is not accessible"; the server is up.
+            _frontend=False,
             **(login or {}),
             **launch_kwargs(),
             prevent_thread_lock=True,

@@ -56,6 +56,36 @@ def list_jobs(viewer=None) -> list[dict]:
     return _api().list_jobs(owner=viewer.name) if viewer.name else []
 
 
+def list_jobs_page(
+    viewer=None, status: str | None = None, name: str | None = None, page: int = 0, per_page: int = 50
+) -> tuple[list[dict], int]:
+    """One page (0-based) of the jobs `viewer` may see, newest first, with how many match in all;
+    `status` and `name` (a part of it, any case) filter them."""
+    viewer = _viewer(viewer)
+    if not viewer.sees_all and not viewer.name:
+        return [], 0
+    owner = None if viewer.sees_all else viewer.name
+    total = _api().count_jobs(status=status, owner=owner, name=name)
+    page = max(0, min(int(page), max(0, (total - 1) // per_page)))
+    jobs = _api().list_jobs(status=status, owner=owner, name=name, limit=per_page, offset=page * per_page)
+    return jobs, total
+
+
+def hardware_line() -> str:
+    """The footer's line: devices, free memory and what the queue runs now (jobs.hardware)."""
+    from jobs.hardware import hardware_line as line
+
+    api = _api()
+    problem = _worker_problem() if _worker_problem is not None else None
+    return line(api.count_jobs(status="running"), api.count_jobs(status="queued"), problem)
+
+
+def deletion_plan(job_id: int, viewer=None) -> dict:
+    """What deleting the job removes: its row and its run folder (exists, adapter, checkpoints, bytes)."""
+    get_job(job_id, viewer)
+    return _api().deletion_plan(int(job_id))
+
+
 def get_job(job_id: int, viewer=None) -> dict:
     """One job, if `viewer` may see it; another account's job reads as one that does not exist."""
     job = _api().get_job(int(job_id))
@@ -102,9 +132,16 @@ def watch_worker(problem: Callable[[], str | None] | None) -> None:
     _worker_problem = problem
 
 
-def worker_notice(jobs: list[dict]) -> str:
-    """A line for the Jobs tab when jobs are queued but this app's worker cannot run them."""
-    if _worker_problem is None or not any(j.get("status") == "queued" for j in jobs):
+def worker_notice(jobs: list[dict] | None = None) -> str:
+    """A line for the Jobs tab when jobs are queued but this app's worker cannot run them
+    (`jobs`: the ones shown; None: ask the store whether any is queued)."""
+    if _worker_problem is None:
+        return ""
+    if jobs is None:
+        queued = _api().count_jobs(status="queued") > 0
+    else:
+        queued = any(j.get("status") == "queued" for j in jobs)
+    if not queued:
         return ""
     problem = _worker_problem()
     return f"⚠ {problem}" if problem else ""
@@ -130,13 +167,16 @@ def submit_many(specs: list[RunSpec], name: str, viewer=None) -> list[int]:
     return [int(i) for i in _api().submit_sweep(specs, name, owner=_viewer(viewer).name)]
 
 
-def job_action(action: str, job_id: int, viewer=None):
-    """cancel / resume / retry / delete of a job `viewer` may see; returns what jobs.api returns."""
+def job_action(action: str, job_id: int, viewer=None, keep_files: bool = False):
+    """cancel / resume / retry / delete of a job `viewer` may see; returns what jobs.api returns.
+    `keep_files`: delete only the job's row, leaving its run folder on disk."""
     if action not in ("cancel", "resume", "retry", "delete"):
         raise ValueError(action)
     job = get_job(job_id, viewer)
     if action in ("resume", "retry") and (spec := job_spec(job)) is not None:
         _allowed([spec])  # e.g. remote code switched off since the job was queued
+    if action == "delete":
+        return _api().delete(int(job_id), keep_files=keep_files)
     return getattr(_api(), action)(int(job_id))
 
 

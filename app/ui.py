@@ -10,7 +10,9 @@ import gradio as gr
 
 from app import backend, config
 from app.access import viewer_of
+from app.page_state import wire_footer, wire_last_tab
 from app.tabs import compare, evaluate, insight, jobs_tab, playground, train
+from app.tabs.line_charts import SINGLE_POINT_CSS
 from app.tabs.train.events import error_outputs, form_updates, refresh_after
 from app.tabs.train.form import spec_to_form
 from app.tabs.train.layout import values_of
@@ -25,7 +27,9 @@ CSS = """
 .preset-help { font-size: 0.9em; opacity: 0.8; cursor: help; }
 #start-status { font-weight: 600; }
 .hidden-control { display: none !important; }
+#hardware-line { font-size: 0.85em; opacity: 0.8; }
 """
+CSS += SINGLE_POINT_CSS
 
 # A file picked (or dropped) on the upload widget first forgets the stored one, so an upload the
 # browser refuses (over the size limit) cannot leave the previous file to train on.
@@ -66,6 +70,17 @@ def build_app() -> gr.Blocks:
         wire_start(train_tab, tabs, jobs_view)
         wire_clone(jobs_view, train_tab, tabs)
 
+        # Try in Playground: the selected succeeded job, loaded in the Playground
+        def try_in_playground(job_id, request: gr.Request):
+            return gr.Tabs(selected="playground"), playground_tab.refresh(job_id, request)
+
+        jobs_view.playground_btn.click(
+            try_in_playground,
+            [jobs_view.select],
+            [tabs, playground_tab.select],
+            show_progress="hidden",
+        )
+
         # pickers of finished jobs refresh when their tab is opened
         evaluate_page.select(evaluate_tab.refresh, [evaluate_tab.jobs], [evaluate_tab.jobs])
         compare_page.select(compare_tab.refresh, [compare_tab.chosen], [compare_tab.chosen])
@@ -81,6 +96,8 @@ def build_app() -> gr.Blocks:
         # on page load: describe the default model and dataset, list the jobs
         train.events.wire_load(demo, train_tab)
         jobs_tab.wire_load(demo, jobs_view)
+        wire_last_tab(demo, tabs, [page for page in demo.blocks.values() if isinstance(page, gr.Tab)])
+        wire_footer(demo, timer)
     return demo
 
 

@@ -7,7 +7,7 @@ python -m jobs evaluate JOB_ID [--data FILE] [--columns text=..,label=..] [--bat
 python -m jobs list [--status S]
 python -m jobs show ID
 python -m jobs logs ID [--follow] [--tail N]
-python -m jobs cancel ID | resume ID | retry ID | delete ID
+python -m jobs cancel ID | resume ID | retry ID | delete ID [--keep-files]
 """
 
 from __future__ import annotations
@@ -265,8 +265,9 @@ def cmd_retry(args) -> int:
 
 
 def cmd_delete(args) -> int:
-    api.delete(args.id)
-    print(f"job {args.id} deleted")
+    keep = getattr(args, "keep_files", False)
+    api.delete(args.id, keep_files=keep)
+    print(f"job {args.id} deleted" + ("; its run folder was kept" if keep else ""))
     return 0
 
 
@@ -319,6 +320,10 @@ def build_parser() -> argparse.ArgumentParser:
     ]:
         p = sub.add_parser(name, help=text)
         p.add_argument("id", type=int)
+        if name == "delete":
+            p.add_argument(
+                "--keep-files", action="store_true", help="delete only the job's row, keep its run folder"
+            )
         p.set_defaults(func=func)
     return parser
 

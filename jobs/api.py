@@ -13,6 +13,7 @@ from typing import Any
 from jobs import queue, store
 from jobs.errors import JobNotFound, JobStateError
 from neat.engine.errors import UserError
+from neat.engine.rundir import RunDir
 from neat.engine.spec import RunSpec
 
 log = logging.getLogger("jobs.api")
@@ -23,7 +24,9 @@ __all__ = [
     "QueueUnavailable",
     "StoreUnavailable",
     "cancel",
+    "count_jobs",
     "delete",
+    "deletion_plan",
     "get_job",
     "get_logs",
     "get_metrics",
@@ -123,14 +126,30 @@ def submit_evaluation(
 
 
 def list_jobs(
-    status: str | None = None,
+    status: str | list[str] | None = None,
     sweep: int | None = None,
     limit: int | None = None,
     owner: str | None = None,
+    offset: int = 0,
+    name: str | None = None,
     kind: str | None = None,
 ) -> list[dict]:
-    """Jobs, newest first (optionally only one status, sweep, owner's or kind: train | evaluate)."""
-    return store.list_jobs(status=status, sweep_id=sweep, limit=limit, owner=owner, kind=kind)
+    """Jobs, newest first (optionally only some statuses, one sweep, one owner's, names
+    containing `name`, or one kind: train | evaluate); `limit`/`offset` give one page of them."""
+    return store.list_jobs(
+        status=status, sweep_id=sweep, limit=limit, owner=owner, offset=offset, name=name, kind=kind
+    )
+
+
+def count_jobs(
+    status: str | list[str] | None = None,
+    sweep: int | None = None,
+    owner: str | None = None,
+    name: str | None = None,
+    kind: str | None = None,
+) -> int:
+    """How many jobs list_jobs() finds with the same filters (for paging)."""
+    return store.count_jobs(status=status, sweep_id=sweep, owner=owner, name=name, kind=kind)
 
 
 def get_job(job_id: int) -> dict[str, Any]:
@@ -198,11 +217,26 @@ def retry(job_id: int) -> int:
     return new["id"]
 
 
-def delete(job_id: int) -> None:
-    """Delete a job that is not running, with its metrics, log and output folder. A training
-    job's evaluations are kept (their results are in their own folders); their logs say so."""
+def deletion_plan(job_id: int) -> dict[str, Any]:
+    """What delete(job_id) removes: the job and its run folder's contents (exists, adapter,
+    checkpoints, bytes) and `folder`, its path; `running` when it cannot be deleted yet."""
+    job = store.get_job(job_id)
+    folder = job.get("output_dir")
+    contents = (
+        RunDir(folder).contents()
+        if folder
+        else {"exists": False, "adapter": False, "checkpoints": 0, "bytes": 0}
+    )
+    return {"id": job_id, "name": job["name"], "status": job["status"], "folder": folder, **contents}
+
+
+def delete(job_id: int, keep_files: bool = False) -> None:
+    """Delete a job that is not running, with its metrics and log, and its output folder
+    unless `keep_files` (then only the job's row goes; the adapter and checkpoints stay).
+    A training job's evaluations are kept (their results are in their own folders); their
+    logs say so."""
     kind = store.get_job(job_id).get("kind")
-    store.delete_job(job_id)
+    store.delete_job(job_id, keep_files=keep_files)
     if kind == "train":
         from jobs import evaluation
 

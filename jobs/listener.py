@@ -56,6 +56,12 @@ class JobListener:
         kind = event.get("kind")
         if kind == "log":
             self._on_log(event)
+        elif kind == "progress":
+            with self._lock:
+                self._progress.update(progress=float(event["progress"]), eta_seconds=event.get("eta_seconds"))
+            self.flush()  # the phase changed: show it now
+            if event.get("phase"):
+                self._safe(store.add_event, self.job_id, f"{event['phase']}…")
         elif kind == "message":
             self._safe(store.add_event, self.job_id, str(event.get("text", "")), event.get("level") or "info")
         elif kind == "checkpoint":

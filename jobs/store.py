@@ -134,15 +134,7 @@ def get_job(job_id: int) -> dict[str, Any]:
         return _job_dict(job)
 
 
-def list_jobs(
-    status: str | Iterable[str] | None = None,
-    sweep_id: int | None = None,
-    limit: int | None = None,
-    owner: str | None = None,
-    kind: str | None = None,
-) -> list[dict[str, Any]]:
-    """Jobs, newest first (only `owner`'s, or one `kind`'s, when given)."""
-    query = select(Job).order_by(Job.id.desc())
+def _job_filter(query, status=None, sweep_id=None, owner=None, name=None, kind=None):
     if kind is not None:
         query = query.where(Job.kind == kind)
     if owner is not None:
@@ -151,10 +143,46 @@ def list_jobs(
         query = query.where(Job.status.in_([status] if isinstance(status, str) else list(status)))
     if sweep_id is not None:
         query = query.where(Job.sweep_id == sweep_id)
+    if name:
+        query = query.where(Job.name.ilike(f"%{_escape_like(name)}%", escape="\\"))
+    return query
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def list_jobs(
+    status: str | Iterable[str] | None = None,
+    sweep_id: int | None = None,
+    limit: int | None = None,
+    owner: str | None = None,
+    offset: int = 0,
+    name: str | None = None,
+    kind: str | None = None,
+) -> list[dict[str, Any]]:
+    """Jobs, newest first (only `owner`'s when given; `name`: names containing it, any case;
+    `kind`: train | evaluate); `limit` and `offset` page through them."""
+    query = _job_filter(select(Job), status, sweep_id, owner, name, kind).order_by(Job.id.desc())
+    if offset:
+        query = query.offset(int(offset))
     if limit is not None:
-        query = query.limit(limit)
+        query = query.limit(int(limit))
     with session() as s:
         return [_job_dict(job) for job in s.scalars(query)]
+
+
+def count_jobs(
+    status: str | Iterable[str] | None = None,
+    sweep_id: int | None = None,
+    owner: str | None = None,
+    name: str | None = None,
+    kind: str | None = None,
+) -> int:
+    """How many jobs list_jobs() would return with the same filters and no limit."""
+    query = _job_filter(select(func.count(Job.id)), status, sweep_id, owner, name, kind)
+    with session() as s:
+        return int(s.scalar(query) or 0)
 
 
 def set_status(
@@ -173,6 +201,8 @@ def set_status(
     values: dict[str, Any] = {"status": status, **fields}
     if status in END_STATES:
         values.setdefault("finished_at", utcnow())
+    if status in ("cancelled", "interrupted", "failed"):
+        values["eta_seconds"] = None  # it will not finish: no time left to show
     if status == "queued":
         values.update(finished_at=None, error=None, cancel_requested=False, eta_seconds=None)
     if error is not None:
@@ -291,7 +321,12 @@ def mark_stale_running_as_interrupted(timeout_s: float) -> list[int]:
                 f"(no heartbeat for {timeout_s:g} s)"
             )
             stmt = update(Job).where(Job.id == job.id, stale)
-            if s.execute(stmt.values(status=status, finished_at=now, error=reason)).rowcount == 1:
+            if (
+                s.execute(
+                    stmt.values(status=status, finished_at=now, error=reason, eta_seconds=None)
+                ).rowcount
+                == 1
+            ):
                 s.add(JobEvent(job_id=job.id, time=now, level="warning", text=f"{reason}; marked {status}"))
                 changed.append(job.id)
     return changed
@@ -304,8 +339,9 @@ def queued_jobs() -> list[dict[str, Any]]:
         return [{"id": r.id, "priority": r.priority} for r in rows]
 
 
-def delete_job(job_id: int) -> None:
-    """Delete a job that is not running, with its metrics, events and output dir."""
+def delete_job(job_id: int, keep_files: bool = False) -> None:
+    """Delete a job that is not running, with its metrics and events, and its output dir unless
+    `keep_files` (the folder then stays on disk, adapter and checkpoints included)."""
     with session(write=True) as s:
         job = s.get(Job, job_id)
         if job is None:
@@ -316,7 +352,7 @@ def delete_job(job_id: int) -> None:
         s.execute(delete(MetricPoint).where(MetricPoint.job_id == job_id))
         s.execute(delete(JobEvent).where(JobEvent.job_id == job_id))
         s.execute(delete(Job).where(Job.id == job_id, Job.status != "running"))
-    if output_dir:
+    if output_dir and not keep_files:
         path = Path(output_dir).resolve()
         roots = (config.runs_dir().resolve(), config.evaluations_dir().resolve())
         if any(root in path.parents for root in roots) and path.is_dir():  # never outside them

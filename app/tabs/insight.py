@@ -18,7 +18,8 @@ import pandas as pd
 
 from app import backend, caches
 from app.access import viewer_of
-from app.tabs.shared import job_choices, plot_value, safe_jobs
+from app.tabs.line_charts import chart_update, empty_frame, empty_title, integer_axis, legend_update, lines_of
+from app.tabs.shared import job_choices, safe_jobs
 
 MAX_SINGULAR_VALUES = 64
 
@@ -123,6 +124,10 @@ class InsightTab:
     lora_select: gr.Dropdown
 
 
+NORMS_TITLE = "Per-layer ‖dW‖_F"
+SPECTRUM_TITLE = "Singular values of dW (σ_k / σ_1, mean)"
+
+
 def build() -> InsightTab:
     gr.Markdown(
         "For a finished NEAT job, look at the update dW it learned, layer by layer — next to a "
@@ -139,22 +144,24 @@ def build() -> InsightTab:
     summary = gr.Markdown("", elem_id="insight-summary")
     with gr.Row():
         norms = gr.LinePlot(
-            None,
+            empty_frame(["layer", "fro_norm", "series"]),
+            elem_classes=["line-chart"],
             x="layer",
             y="fro_norm",
             color="series",
-            title="Per-layer ‖dW‖_F",
+            title=empty_title(NORMS_TITLE),
             x_title="layer",
             y_title="Frobenius norm of dW",
             elem_id="insight-norms",
             height=300,
         )
         spectrum = gr.LinePlot(
-            None,
+            empty_frame(["index", "singular_value", "job"]),
+            elem_classes=["line-chart"],
             x="index",
             y="singular_value",
             color="job",
-            title="Singular values of dW (σ_k / σ_1, mean)",
+            title=empty_title(SPECTRUM_TITLE),
             x_title="k",
             y_title="σ_k / σ_1",
             elem_id="insight-spectrum",
@@ -195,17 +202,24 @@ def build() -> InsightTab:
             except Exception as exc:  # noqa: BLE001
                 raise gr.Error(f"Could not analyse job #{job_id}: {backend.user_message(exc)}") from exc
             ranks[label] = (job.get("spec") or {}).get("method", {}).get("r")
+        # layers and k are whole numbers: as text in numeric order, the axes tick only at them
+        norm_frame, layers = integer_axis(norms_frame(rows_by_job), "layer")
+        spectrum_rows, ks = integer_axis(spectrum_frame(rows_by_job), "index")
         return (
             headline(rows_by_job, ranks),
-            plot_value(norms_frame(rows_by_job)),
-            plot_value(spectrum_frame(rows_by_job)),
+            chart_update(norm_frame, "layer", "fro_norm", "series"),
+            chart_update(spectrum_rows, "index", "singular_value", "job"),
             ranks_table(rows_by_job),
+        ), (
+            legend_update(lines_of(norm_frame, "series"), NORMS_TITLE, sort=layers or None),
+            legend_update(lines_of(spectrum_rows, "job"), SPECTRUM_TITLE, sort=ks or None),
         )
 
     def run_stream(neat_id, lora_id, request: gr.Request, progress=gr.Progress()):
-        # clear the charts first: Gradio 6's native plots keep the legend of the first data drawn
-        yield gr.skip(), None, None, gr.skip()
-        yield run(neat_id, lora_id, progress, viewer_of(request))
+        out, (norms_drawing, spectrum_drawing) = run(neat_id, lora_id, progress, viewer_of(request))
+        yield out
+        # then colours, titles and the axis order: the charts redraw with the new data (line_charts)
+        yield gr.skip(), norms_drawing, spectrum_drawing, gr.skip()
 
     analyse.click(run_stream, [neat_select, lora_select], [summary, norms, spectrum, table])
     return InsightTab(refresh=refresh_choices, neat_select=neat_select, lora_select=lora_select)

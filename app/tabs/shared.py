@@ -89,8 +89,3 @@ def metrics_frame(points: list[dict]) -> pd.DataFrame:
     else:
         frame["epoch"] = frame["epoch"].astype(float).interpolate(limit_direction="both")
     return frame
-
-
-def plot_value(frame: pd.DataFrame | None):
-    """A frame for a LinePlot, or None when there is nothing to draw (a native plot must start from None)."""
-    return None if frame is None or frame.empty else frame

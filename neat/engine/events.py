@@ -6,6 +6,8 @@ optimiser step; returning True ends training cleanly after saving a checkpoint.
 Event dicts always hold `kind`; the other keys depend on it:
 - kind="log":      step, epoch, split ("train" or "eval"), metrics {name: float},
                    progress (0..1), eta_seconds (float or None)
+- kind="progress": progress, eta_seconds, phase (e.g. "final evaluation": the steps are done and
+                   the final evaluation and save run; eta_seconds counts them)
 - kind="message":  text (a human-readable line for the job log), level ("info"|"warning")
 - kind="checkpoint": step, path
 """

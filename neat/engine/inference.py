@@ -306,15 +306,25 @@ class Predictor:
         return tokenizer.batch_decode(out[:, width:], skip_special_tokens=True)
 
     # -- chat --------------------------------------------------------------------------------
-    def chat_prompt(self, prompt: str) -> str:
-        """The prompt as training rendered it: the chat template, else a User:/Assistant: transcript."""
+    def chat_prompt(self, prompt: str | list[dict]) -> str:
+        """The prompt as training rendered it: the chat template, else a User:/Assistant: transcript.
+
+        `prompt`: one user message, or a whole conversation (messages with role and content)
+        whose last message is the user's new turn."""
         from neat.engine.tasks import _render
 
-        return _render(self.processor, [{"role": "user", "content": prompt}], add_generation_prompt=True)
+        messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
+        return _render(self.processor, messages, add_generation_prompt=True)
+
+    def chat_side_by_side(self, base_messages, adapted_messages, **settings):
+        """Base and adapted answers decoded together, token by token (neat.engine.chat)."""
+        from neat.engine.chat import side_by_side
+
+        return side_by_side(self, base_messages, adapted_messages, **settings)
 
     def chat_stream(
         self,
-        prompt: str,
+        prompt: str | list[dict],
         use_adapter: bool,
         max_new_tokens: int = 128,
         temperature: float = 0.7,

@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 from transformers import TrainerCallback
 
+from neat.engine.eta import EtaClock
 from neat.engine.metrics import bare, is_bookkeeping
 from neat.engine.rundir import RunDir
 
@@ -20,8 +21,8 @@ class EventBridge(TrainerCallback):
         self.add_perplexity = add_perplexity
         self.stop_requested = False
         self.muted = False
-        self._started = time.time()
-        self._first_step = 0
+        self.eta = EtaClock()  # train.run tells it the evaluation set's size
+        self._mark = time.time()  # when the last step or evaluation ended: a save's start
         # A test hook: raise a real torch OutOfMemoryError at this optimiser step.
         oom_step = os.environ.get("NEAT_SIMULATE_OOM_AT_STEP")
         self._oom_step = int(oom_step) if oom_step else None
@@ -43,11 +44,7 @@ class EventBridge(TrainerCallback):
         if not state.max_steps:
             return 0.0, None
         progress = min(1.0, state.global_step / state.max_steps)
-        done = state.global_step - self._first_step
-        eta = (
-            (time.time() - self._started) / done * (state.max_steps - state.global_step) if done > 0 else None
-        )
-        return progress, eta
+        return progress, self.eta.remaining(state.global_step, state.max_steps, time.time())
 
     def log_point(self, step: int, epoch: float | None, split: str, metrics: dict, state) -> None:
         progress, eta = self._progress(state)
@@ -81,12 +78,33 @@ class EventBridge(TrainerCallback):
 
     # -- Trainer callbacks ----------------------------------------------------------------------
     def on_train_begin(self, args, state, control, **kwargs):
-        self._started = time.time()
-        self._first_step = state.global_step
+        self.eta.eval_every = args.eval_steps if str(args.eval_strategy).endswith("steps") else None
+        self.eta.rows_per_step = args.per_device_train_batch_size * args.gradient_accumulation_steps
+        self.eta.start(state.global_step, time.time())
+        self._mark = time.time()
+
+    def on_train_end(self, args, state, control, **kwargs):
+        """The steps are done; the final evaluation and save follow: say so, with their ETA."""
+        if self.stop_requested or not state.max_steps:
+            return
+        per_step = self.eta.step_seconds(state.global_step, time.time())
+        self.emit(
+            {
+                "kind": "progress",
+                "progress": min(1.0, state.global_step / state.max_steps),
+                "eta_seconds": self.eta.final_seconds(per_step),
+                "phase": "final evaluation",
+            }
+        )
+
+    def on_evaluate(self, args, state, control, **kwargs):
+        self._mark = time.time()
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         logs = logs or {}
         if any(k.startswith("eval_") for k in logs):
+            if _is_number(logs.get("eval_runtime")):  # logged before on_evaluate: time it here
+                self.eta.evaluated(logs["eval_runtime"])
             values = {bare(k): float(v) for k, v in logs.items() if _is_metric(k)}
             if self.add_perplexity and "loss" in values:
                 values["perplexity"] = math.exp(min(values["loss"], 50.0))
@@ -104,6 +122,7 @@ class EventBridge(TrainerCallback):
             raise torch.OutOfMemoryError(
                 f"simulated out of memory with a micro-batch of {args.per_device_train_batch_size}"
             )
+        self._mark = time.time()
         if not self.stop_requested and any(listener.should_stop() for listener in self.listeners):
             self.stop_requested = True
             control.should_save = True
@@ -112,6 +131,8 @@ class EventBridge(TrainerCallback):
         return control
 
     def on_save(self, args, state, control, **kwargs):
+        self.eta.saved(time.time() - self._mark)
+        self._mark = time.time()
         path = Path(args.output_dir) / f"checkpoint-{state.global_step}"
         self.emit({"kind": "checkpoint", "step": int(state.global_step), "path": str(path)})
 

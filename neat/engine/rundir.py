@@ -51,6 +51,19 @@ class RunDir:
     def __repr__(self) -> str:
         return f"RunDir({str(self.root)!r})"
 
+    def contents(self) -> dict[str, Any]:
+        """What the folder holds, for a person about to delete it: whether it exists, has an
+        adapter (or saved model), how many checkpoints, and its size in bytes."""
+        if not self.root.is_dir():
+            return {"exists": False, "adapter": False, "checkpoints": 0, "bytes": 0}
+        size = sum(f.stat().st_size for f in self.root.rglob("*") if f.is_file() and not f.is_symlink())
+        return {
+            "exists": True,
+            "adapter": self.adapter.is_dir() and any(self.adapter.iterdir()),
+            "checkpoints": len(self._checkpoint_dirs()),
+            "bytes": size,
+        }
+
     # -- checkpoints ---------------------------------------------------------------------------
     def _checkpoint_dirs(self) -> list[tuple[int, Path]]:
         if not self.checkpoints.is_dir():

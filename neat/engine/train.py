@@ -148,6 +148,7 @@ def run(
             from neat.engine.holdout import save_test_split
 
             save_test_split(splits.test, out.test_split)
+        bridge.eta.eval_rows = len(task.eval)  # prices the final evaluation before one is timed
         device = "cuda" if torch.cuda.is_available() else "cpu"
         run_precision = precisions.resolve(spec.training.precision, device)
         model = load_base_model(

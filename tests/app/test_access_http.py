@@ -124,10 +124,17 @@ def test_remote_code_refusal_names_the_flag(shared_app, world):
     assert not world["marker"].exists()
 
 
+def _all(client, *args, api_name: str) -> str:
+    """Every answer of the endpoint (a generator's updates, one after the other), as text."""
+    job = client.submit(*args, api_name=api_name)
+    job.result()
+    return _text(job.outputs())
+
+
 def _try(client, *args, api_name: str) -> str:
-    """The endpoint's answer, or Gradio's refusal (a job id outside this session's choices)."""
+    """The endpoint's answers, or Gradio's refusal (a job id outside this session's choices)."""
     try:
-        return _text(client.predict(*args, api_name=api_name))
+        return _all(client, *args, api_name=api_name)
     except gradio_client.exceptions.AppError as exc:
         return str(exc)
 
@@ -137,9 +144,10 @@ def test_two_accounts_see_only_their_own_jobs(shared_app, world):
     out = _text(alice.predict(*_form(world, name="alices-run"), api_name="/on_start"))
     assert "Queued job #" in out, out
     job_id = out.split("Queued job #")[1].split(" ")[0]
-    assert "alices-run" in _text(alice.predict(api_name="/refresh_table"))
-    assert "alices-run" in _text(alice.predict(job_id, "step", api_name="/details_tick"))
-    assert "alices-run" not in _text(bob.predict(api_name="/refresh_table"))
+    table = ("all", "", None)  # the Jobs table's status and name filters, and the selected job
+    assert "alices-run" in _text(alice.predict(*table, api_name="/refresh_table"))
+    assert "alices-run" in _all(alice, job_id, "step", api_name="/details_tick")
+    assert "alices-run" not in _text(bob.predict(*table, api_name="/refresh_table"))
     for args, name in (
         ((job_id, "step"), "/details_tick"),
         ((job_id,), "/on_clone"),

@@ -50,15 +50,18 @@ def test_progress_eta_and_best_metric_of_a_real_run(jobs_home: Path, tiny_model:
     listener.flush()
 
     # while running: the row follows the steps, and the ETA is the time the remaining steps take
+    # (with the evaluations due and the final one)
     assert sorted(reader.rows) == list(range(1, STEPS + 1))
     for step, (_, row) in reader.rows.items():
         assert row["status"] == "running"
         assert row["progress"] == step / STEPS
         shown = jobs_frame([row]).iloc[0]
         assert shown["progress"] == f"{100 * step / STEPS:.0f}%"
-        assert shown["ETA"] == fmt_eta(row["eta_seconds"]) != ""
-    assert reader.rows[STEPS][1]["eta_seconds"] == 0.0  # nothing left at the last step
-    assert all(row["eta_seconds"] > 0 for _, row in list(reader.rows.values())[:-1])
+        assert shown["ETA"].endswith(fmt_eta(row["eta_seconds"])) and fmt_eta(row["eta_seconds"]) != ""
+    # at the last step the final evaluation and save are still to come: time left, and the phase
+    last = reader.rows[STEPS][1]
+    assert last["eta_seconds"] > 0 and jobs_frame([last]).iloc[0]["ETA"].startswith("final evaluation…")
+    assert all(row["eta_seconds"] > 0 for _, row in reader.rows.values())
     (t1, _), (t_half, half) = reader.rows[1], reader.rows[STEPS // 2]
     per_step = (t_half - t1) / (STEPS // 2 - 1)
     expected = per_step * (STEPS - STEPS // 2)
