@@ -88,3 +88,26 @@ def test_summary(job: dict) -> dict | None:
             return None  # not written yet (or gone): ask again next time
         _TEST_SUMMARIES[key] = metrics
     return _TEST_SUMMARIES[key]
+
+
+_VALIDATION_ROWS: dict[tuple, int | None] = {}
+
+
+def validation_rows(job: dict) -> int | None:
+    """How many validation examples a finished run's metrics were measured on (summary.json's
+    rows.validation), or None while it runs or for older runs. Read once per finished job."""
+    if job.get("status") != "succeeded" or not job.get("output_dir"):
+        return None
+    key = (job["id"], job["output_dir"])
+    if key not in _VALIDATION_ROWS:
+        import json
+
+        from neat.engine.rundir import RunDir
+
+        try:
+            summary = json.loads(RunDir(job["output_dir"]).summary_file.read_text(encoding="utf-8"))
+            rows = (summary.get("rows") or {}).get("validation")
+        except (OSError, ValueError, AttributeError):
+            return None  # not written yet (or gone): ask again next time
+        _VALIDATION_ROWS[key] = int(rows) if isinstance(rows, int) else None
+    return _VALIDATION_ROWS[key]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import pandas as pd
 
 from app import backend, evaluation_view
+from app.tabs.shared import best_metric
 
 # metrics.json keys that are not scores (they describe what was scored, or are drawn elsewhere)
 NOT_SCORES = ("task", "n", "labelled", "data", "labels", "per_class", "confusion_matrix")
@@ -154,6 +155,21 @@ def load(choice: str, viewer=None) -> dict:
 
 
 HEADLINE = ("accuracy", "macro_f1", "pearson", "mse", "loss", "perplexity")
+
+
+def best_metric_text(job: dict) -> str:
+    """The Jobs table's best (validation) metric with its n once the run has finished, and the
+    95% interval of an accuracy measured on fewer than 500 examples:
+    "accuracy 0.708 (n=120, 95% 0.62-0.78)"."""
+    text = best_metric(job)
+    n = evaluation_view.validation_rows(job) if text else None
+    if not n:
+        return text
+    name = (job.get("best_metric_name") or "").removeprefix("eval_")
+    interval = evaluation_view.accuracy_interval({"accuracy": job["best_metric_value"], "n": n})
+    if name == "accuracy" and interval:
+        return f"{text} (n={n}, 95% {interval[0]:.2f}-{interval[1]:.2f})"
+    return f"{text} (n={n})"
 
 
 def test_metric_text(job: dict) -> str:

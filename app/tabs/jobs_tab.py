@@ -12,7 +12,7 @@ import pandas as pd
 
 from app import backend, config
 from app.access import viewer_of
-from app.tabs.eval_results import test_metric_text
+from app.tabs.eval_results import best_metric_text, test_metric_text
 from app.tabs.job_actions import BUTTONS, allowed_actions, deletion_question
 from app.tabs.line_charts import chart_update, empty_frame, empty_title, legend_update, lines_of
 from app.tabs.shared import best_metric, job_choices, method_label, metrics_frame
@@ -77,7 +77,7 @@ def jobs_frame(jobs: list[dict]) -> pd.DataFrame:
                 f"{STATUS_ICON.get(status, '')} {status}".strip(),
                 f"{100 * progress:.0f}%",
                 eta_text(job),
-                best_metric(job),
+                best_metric_text(job),  # validation, with its n once the run has finished
                 test_metric_text(job),  # the kept checkpoint on the held-out test split, with n
                 _created(job),
             ]

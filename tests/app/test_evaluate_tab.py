@@ -239,3 +239,20 @@ def test_misclassified_images_come_as_thumbnails(chat_and_image_runs):
     assert caption == f"{top['label']} → {top['prediction']} ({float(top['confidence']):.2f})"
     # a name that points outside the scored data and the run's folders opens nothing
     assert evaluation_view.image_file("../../../etc/passwd", evaluation_view.image_roots(result)) is None
+
+
+def test_the_best_metric_in_the_jobs_table_has_its_n_and_interval(scored):
+    import json
+
+    from neat.engine.stats import binomial_interval
+
+    job = backend.get_job(scored["runs"][0]["id"])
+    rows = json.loads((Path(job["output_dir"]) / "summary.json").read_text())["rows"]["validation"]
+    assert job["best_metric_name"].removeprefix("eval_") == "accuracy" and 0 < rows < 500
+    lo, hi = binomial_interval(round(job["best_metric_value"] * rows), rows)
+    text = eval_results.best_metric_text(job)
+    assert text == f"accuracy {job['best_metric_value']:.4g} (n={rows}, 95% {lo:.2f}-{hi:.2f})"
+    shown = dict(zip(jobs_tab.jobs_frame([job])["id"], jobs_tab.jobs_frame([job])["best metric"], strict=True))
+    assert shown[job["id"]] == text
+    running = {**job, "status": "running"}  # no n until the run has finished
+    assert eval_results.best_metric_text(running) == f"accuracy {job['best_metric_value']:.4g}"
