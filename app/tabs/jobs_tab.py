@@ -459,7 +459,9 @@ def build(timer: gr.Timer) -> JobsTab:
         def handler(job_id, x, status_f, name_f, page_no, request: gr.Request):
             viewer = viewer_of(request)
             message = run_action(action, job_id, viewer)
-            head = [message, job_id] + table_outputs(viewer, status_f, name_f, page_no, job_id)
+            # the answer at once: the table and details below take seconds on a busy machine
+            yield [message, job_id] + [gr.skip()] * (len(act_outputs) - 2)
+            head = [gr.skip(), gr.skip()] + table_outputs(viewer, status_f, name_f, page_no, job_id)
             shown = details(job_id, x, None, force=True, viewer=viewer)
             yield from staged(head, shown, None, True, button_updates(job_id, None, viewer), x)
 
@@ -505,15 +507,18 @@ def build(timer: gr.Timer) -> JobsTab:
         message = run_action("delete", job_id, viewer, keep_files=bool(keep))
         selected = None if not message.startswith("✗") else job_id
         head = [gr.update(visible=False), None, message, None if selected is None else job_id]
+        yield head + [gr.skip()] * (len(delete_outputs) - len(head))  # the answer at once
+        head = [gr.skip()] * len(head)
         table_out = table_outputs(viewer, status_f, name_f, page_no, selected, value=selected)
         shown = details(selected, x, None, force=True, viewer=viewer)
         yield from staged(head + table_out, shown, None, True, button_updates(selected, None, viewer), x)
 
+    delete_outputs = [confirm_box, pending_delete, action_status, message_job, *table_io, *detail_outputs]
+    delete_outputs += button_outputs
     confirm_btn.click(
         confirm_delete,
         [pending_delete, keep_files, x_axis, status_filter, name_filter, page],
-        [confirm_box, pending_delete, action_status, message_job, *table_io, *detail_outputs]
-        + button_outputs,
+        delete_outputs,
         show_progress_on=[action_status],
     )
 
