@@ -51,10 +51,11 @@ def fill_tiny_run(page, tiny_model, csv_path, steps=30):
     """The Train form, as a person fills it: local model folder, uploaded CSV, a short run."""
     pick_radio(page, "model-kind", "Local folder or hub id")
     type_into(page, "model-path", tiny_model)
-    expect(page.locator("#model-info")).to_contain_text("13 linear layers")
+    expect(page.locator("#model-info")).to_contain_text("13 linear layers", timeout=BUSY_MS)
     pick_radio(page, "data-kind", "Upload")
     page.locator("#data-upload input[type=file]").set_input_files(str(csv_path))
-    expect(page.locator("#data-report")).to_contain_text("120 rows")
+    # the check tokenises with the model's tokenizer: seconds on a busy machine
+    expect(page.locator("#data-report")).to_contain_text("120 rows", timeout=BUSY_MS)
     # the column mapping was guessed from the names
     expect(field(page, "col-text")).to_have_value("review")
     expect(field(page, "col-label")).to_have_value("sentiment")
@@ -253,7 +254,11 @@ def test_cancel_a_running_job(page, store, tiny_model, data_files):
     expect(page.locator("#job-action-status")).to_contain_text(f"Resuming job #{job_id}", timeout=BUSY_MS)
     expect(page.locator("#job-summary")).to_contain_text("running", timeout=JOB_TIMEOUT_MS)
     expect(page.locator("#job-summary")).to_contain_text("resumed from step", timeout=30_000)
+    expect(page.locator("#job-cancel")).to_be_enabled(timeout=BUSY_MS)  # the buttons follow the state
     page.click("#job-cancel")
+    expect(page.locator("#job-action-status")).to_contain_text(
+        f"Cancel requested for job #{job_id}", timeout=BUSY_MS
+    )
     expect(page.locator("#job-summary")).to_contain_text("cancelled", timeout=60_000)
     page.click("#job-delete")  # Delete asks first, naming the job
     expect(page.locator("#delete-confirm-text")).to_contain_text(f"#{job_id} long-run", timeout=BUSY_MS)
