@@ -259,6 +259,11 @@ def test_cancel_a_running_job(page, store, tiny_model, data_files):
     expect(page.locator("#job-action-status")).to_contain_text(
         f"Cancel requested for job #{job_id}", timeout=BUSY_MS
     )
+    # the worker stops at its next step; the store says so first, the page on its next refresh
+    deadline = time.monotonic() + 120
+    while store.get_job(job_id)["status"] != "cancelled" and time.monotonic() < deadline:
+        time.sleep(1)
+    assert store.get_job(job_id)["status"] == "cancelled"
     expect(page.locator("#job-summary")).to_contain_text("cancelled", timeout=60_000)
     page.click("#job-delete")  # Delete asks first, naming the job
     expect(page.locator("#delete-confirm-text")).to_contain_text(f"#{job_id} long-run", timeout=BUSY_MS)
