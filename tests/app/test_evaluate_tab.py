@@ -159,6 +159,24 @@ def test_bad_requests_are_refused_before_queueing(scored):
     assert message == "✗ Upload a data file first."
 
 
+# Before the module's second fixture: it points NEAT_HOME at another store while it lives.
+def test_the_best_metric_in_the_jobs_table_has_its_n_and_interval(scored):
+    import json
+
+    from neat.engine.stats import binomial_interval
+
+    job = backend.get_job(scored["runs"][0]["id"])
+    rows = json.loads((Path(job["output_dir"]) / "summary.json").read_text())["rows"]["validation"]
+    assert job["best_metric_name"].removeprefix("eval_") == "accuracy" and 0 < rows < 500
+    lo, hi = binomial_interval(round(job["best_metric_value"] * rows), rows)
+    text = eval_results.best_metric_text(job)
+    assert text == f"accuracy {job['best_metric_value']:.4g} (n={rows}, 95% {lo:.2f}-{hi:.2f})"
+    table = jobs_tab.jobs_frame([job])
+    assert list(table["best metric"]) == [text]
+    running = {**job, "status": "running"}  # no n until the run has finished
+    assert eval_results.best_metric_text(running) == f"accuracy {job['best_metric_value']:.4g}"
+
+
 def test_a_file_without_labels_gives_predictions_only():
     table = eval_results.metrics_table({"task": "classification", "n": 3, "labelled": False, "data": "x.csv"})
     assert table.iloc[0]["n"] == 3 and "no labels" in table.iloc[0]["metric"]
@@ -239,20 +257,3 @@ def test_misclassified_images_come_as_thumbnails(chat_and_image_runs):
     assert caption == f"{top['label']} → {top['prediction']} ({float(top['confidence']):.2f})"
     # a name that points outside the scored data and the run's folders opens nothing
     assert evaluation_view.image_file("../../../etc/passwd", evaluation_view.image_roots(result)) is None
-
-
-def test_the_best_metric_in_the_jobs_table_has_its_n_and_interval(scored):
-    import json
-
-    from neat.engine.stats import binomial_interval
-
-    job = backend.get_job(scored["runs"][0]["id"])
-    rows = json.loads((Path(job["output_dir"]) / "summary.json").read_text())["rows"]["validation"]
-    assert job["best_metric_name"].removeprefix("eval_") == "accuracy" and 0 < rows < 500
-    lo, hi = binomial_interval(round(job["best_metric_value"] * rows), rows)
-    text = eval_results.best_metric_text(job)
-    assert text == f"accuracy {job['best_metric_value']:.4g} (n={rows}, 95% {lo:.2f}-{hi:.2f})"
-    table = jobs_tab.jobs_frame([job])
-    assert list(table["best metric"]) == [text]
-    running = {**job, "status": "running"}  # no n until the run has finished
-    assert eval_results.best_metric_text(running) == f"accuracy {job['best_metric_value']:.4g}"

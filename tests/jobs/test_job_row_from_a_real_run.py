@@ -76,5 +76,7 @@ def test_progress_eta_and_best_metric_of_a_real_run(jobs_home: Path, tiny_model:
     assert row["best_metric_name"] == "accuracy"
     assert row["best_metric_value"] == max(accuracy.values()) == summary["best_metric"]
     shown = jobs_frame([row]).iloc[0]
-    assert shown["best metric"] == f"accuracy {max(accuracy.values()):.4g}"
+    # with the validation split's n and, below 500 examples, its 95% interval
+    n = summary["rows"]["validation"]
+    assert shown["best metric"].startswith(f"accuracy {max(accuracy.values()):.4g} (n={n}, 95% ")
     assert shown["ETA"] == "" and shown["progress"] == "100%"
