@@ -48,12 +48,13 @@ def _viewer(viewer):
     return viewer if viewer is not None else viewer_of(None)
 
 
-def list_jobs(viewer=None) -> list[dict]:
-    """The jobs `viewer` (an app.access.Viewer; None: no request) may see, newest first."""
+def list_jobs(viewer=None, **filters) -> list[dict]:
+    """The jobs `viewer` (an app.access.Viewer; None: no request) may see, newest first;
+    `filters` are jobs.api.list_jobs's (status, kind, limit, ...)."""
     viewer = _viewer(viewer)
     if viewer.sees_all:
-        return _api().list_jobs()
-    return _api().list_jobs(owner=viewer.name) if viewer.name else []
+        return _api().list_jobs(**filters)
+    return _api().list_jobs(owner=viewer.name, **filters) if viewer.name else []
 
 
 def list_jobs_page(

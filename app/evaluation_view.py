@@ -61,53 +61,46 @@ def image_file(value, roots: list[Path]) -> Path | None:
     return None
 
 
-_TEST_SUMMARIES: dict[tuple, dict | None] = {}
+_FINISHED_RUNS: dict[tuple, dict] = {}
 
 
-def test_summary(job: dict) -> dict | None:
-    """A finished run's test-split scores (test_metrics.json: scalar metrics and n), or None.
-
-    Read once per job and kept: a succeeded run's test scores do not change, and the Jobs table
-    asks on every refresh."""
-    if job.get("test_metrics") is not None:
-        return job["test_metrics"]
-    data = (job.get("spec") or {}).get("dataset") or {}
-    if job.get("status") != "succeeded" or not job.get("output_dir"):
-        return None
-    if not (data.get("test_source") or data.get("test_fraction")):
-        return None
-    key = (job["id"], job["output_dir"])
-    if key not in _TEST_SUMMARIES:
-        from neat.engine.rundir import RunDir
-
-        try:
-            metrics = RunDir(job["output_dir"]).read_test_metrics()
-        except (OSError, ValueError):
-            metrics = None
-        if metrics is None:
-            return None  # not written yet (or gone): ask again next time
-        _TEST_SUMMARIES[key] = metrics
-    return _TEST_SUMMARIES[key]
-
-
-_VALIDATION_ROWS: dict[tuple, int | None] = {}
-
-
-def validation_rows(job: dict) -> int | None:
-    """How many validation examples a finished run's metrics were measured on (summary.json's
-    rows.validation), or None while it runs or for older runs. Read once per finished job."""
+def _finished_run(job: dict) -> dict | None:
+    """What a succeeded run's folder says about its scores, read once and kept: its test-split
+    metrics (test_metrics.json, or None) and its validation rows (summary.json). A succeeded
+    run's folder no longer changes, and the Jobs table asks on every refresh. None while the
+    job is not succeeded or its summary cannot be read (asked again next time)."""
     if job.get("status") != "succeeded" or not job.get("output_dir"):
         return None
     key = (job["id"], job["output_dir"])
-    if key not in _VALIDATION_ROWS:
+    if key not in _FINISHED_RUNS:
         import json
 
         from neat.engine.rundir import RunDir
 
+        folder = RunDir(job["output_dir"])
         try:
-            summary = json.loads(RunDir(job["output_dir"]).summary_file.read_text(encoding="utf-8"))
+            summary = json.loads(folder.summary_file.read_text(encoding="utf-8"))
             rows = (summary.get("rows") or {}).get("validation")
         except (OSError, ValueError, AttributeError):
-            return None  # not written yet (or gone): ask again next time
-        _VALIDATION_ROWS[key] = int(rows) if isinstance(rows, int) else None
-    return _VALIDATION_ROWS[key]
+            return None  # not written yet (or gone)
+        _FINISHED_RUNS[key] = {
+            "test_metrics": folder.read_test_metrics(),
+            "validation_rows": int(rows) if isinstance(rows, int) else None,
+        }
+    return _FINISHED_RUNS[key]
+
+
+def test_summary(job: dict) -> dict | None:
+    """A finished run's test-split scores (test_metrics.json: scalar metrics and n), or None."""
+    if job.get("test_metrics") is not None:
+        return job["test_metrics"]
+    data = (job.get("spec") or {}).get("dataset") or {}
+    if not (data.get("test_source") or data.get("test_fraction")):
+        return None
+    return (_finished_run(job) or {}).get("test_metrics")
+
+
+def validation_rows(job: dict) -> int | None:
+    """How many validation examples a finished run's metrics were measured on (summary.json's
+    rows.validation), or None while it runs or for older runs."""
+    return (_finished_run(job) or {}).get("validation_rows")

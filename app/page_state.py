@@ -12,11 +12,16 @@ from app import backend
 FOOTER_EVERY_S = 10.0  # nvidia-smi and /proc are cheap, but not every 2 s for every page
 
 
-def wire_last_tab(demo: gr.Blocks, tabs: gr.Tabs, pages: list[gr.Tab]) -> None:
+def last_tab_store() -> gr.BrowserState:
+    """The browser's record of the last tab opened: set when the user picks a tab and by every
+    handler that opens one itself (Start, Clone, Try in Playground)."""
+    return gr.BrowserState(None, storage_key="neat-studio-last-tab")
+
+
+def wire_last_tab(demo: gr.Blocks, tabs: gr.Tabs, pages: list[gr.Tab], last: gr.BrowserState) -> None:
     """Opening a tab stores its id in the browser; a reload opens that tab again."""
     ids = [page.id for page in pages if page.id]
     by_label = {page.label: page.id for page in pages if page.id}
-    last = gr.BrowserState(None, storage_key="neat-studio-last-tab")
 
     def remember(evt: gr.SelectData):
         # the event names the tab by its label (and position); store its id

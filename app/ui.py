@@ -10,7 +10,7 @@ import gradio as gr
 
 from app import backend, config
 from app.access import viewer_of
-from app.page_state import wire_footer, wire_last_tab
+from app.page_state import last_tab_store, wire_footer, wire_last_tab
 from app.tabs import compare, evaluate, insight, jobs_tab, playground, train
 from app.tabs.line_charts import SINGLE_POINT_CSS
 from app.tabs.train.events import error_outputs, form_updates, refresh_after
@@ -66,18 +66,20 @@ def build_app() -> gr.Blocks:
             with gr.Tab("Insight", id="insight", elem_id="tab-insight") as insight_page:
                 insight_tab = insight.build()
 
-        # cross-tab wiring: Start jumps to the new job; Clone fills the form from a job
-        wire_start(train_tab, tabs, jobs_view)
-        wire_clone(jobs_view, train_tab, tabs)
+        # cross-tab wiring: Start jumps to the new job; Clone fills the form from a job. A handler
+        # that opens a tab also records it, so a reload lands there too.
+        last_tab = last_tab_store()
+        wire_start(train_tab, tabs, jobs_view, last_tab)
+        wire_clone(jobs_view, train_tab, tabs, last_tab)
 
         # Try in Playground: the selected succeeded job, loaded in the Playground
         def try_in_playground(job_id, request: gr.Request):
-            return gr.Tabs(selected="playground"), playground_tab.refresh(job_id, request)
+            return gr.Tabs(selected="playground"), "playground", playground_tab.refresh(job_id, request)
 
         jobs_view.playground_btn.click(
             try_in_playground,
             [jobs_view.select],
-            [tabs, playground_tab.select],
+            [tabs, last_tab, playground_tab.select],
             show_progress="hidden",
         )
 
@@ -96,12 +98,13 @@ def build_app() -> gr.Blocks:
         # on page load: describe the default model and dataset, list the jobs
         train.events.wire_load(demo, train_tab)
         jobs_tab.wire_load(demo, jobs_view)
-        wire_last_tab(demo, tabs, [page for page in demo.blocks.values() if isinstance(page, gr.Tab)])
+        pages = [page for page in demo.blocks.values() if isinstance(page, gr.Tab)]
+        wire_last_tab(demo, tabs, pages, last_tab)
         wire_footer(demo, timer)
     return demo
 
 
-def wire_start(train_tab, tabs: gr.Tabs, jobs_view) -> None:
+def wire_start(train_tab, tabs: gr.Tabs, jobs_view, last_tab: gr.BrowserState) -> None:
     """Start: validate, queue (or show errors next to their fields), then jump to the job."""
 
     def on_start(request: gr.Request, *args):
@@ -113,7 +116,7 @@ def wire_start(train_tab, tabs: gr.Tabs, jobs_view) -> None:
             out[train_tab.status] = f"✗ {result.message}"
             return out
         out[train_tab.status] = result.message
-        out[tabs] = gr.Tabs(selected="jobs")
+        out[tabs], out[last_tab] = gr.Tabs(selected="jobs"), "jobs"
         out[jobs_view.select] = gr.update(choices=jobs_view.refresh(viewer), value=str(result.job_ids[0]))
         return out
 
@@ -121,15 +124,15 @@ def wire_start(train_tab, tabs: gr.Tabs, jobs_view) -> None:
     train_tab.start_btn.click(lambda: "", None, train_tab.status, queue=False, show_progress="hidden").then(
         on_start,
         train_tab.inputs(),
-        [*train_tab.errors.values(), train_tab.status, tabs, jobs_view.select],
+        [*train_tab.errors.values(), train_tab.status, tabs, last_tab, jobs_view.select],
         concurrency_limit=4,
         show_progress_on=[train_tab.status],
     )
 
 
-def wire_clone(jobs_view, train_tab, tabs: gr.Tabs) -> None:
+def wire_clone(jobs_view, train_tab, tabs: gr.Tabs, last_tab: gr.BrowserState) -> None:
     """Clone: the selected job's spec back into the Train form, then show the form."""
-    outputs = [*train_tab.inputs(), tabs, jobs_view.action_status, train_tab.status]
+    outputs = [*train_tab.inputs(), tabs, last_tab, jobs_view.action_status, train_tab.status]
 
     def on_clone(job_id, request: gr.Request):
         if not job_id:
@@ -143,7 +146,7 @@ def wire_clone(jobs_view, train_tab, tabs: gr.Tabs) -> None:
         values = spec_to_form(spec, uploads_root=config.uploads_dir())
         values["name"] = f"{spec.name}-copy"
         out = form_updates(values, train_tab)
-        out[tabs] = gr.Tabs(selected="train")
+        out[tabs], out[last_tab] = gr.Tabs(selected="train"), "train"
         out[jobs_view.action_status] = f"Cloned job #{job_id} into the Train form."
         out[train_tab.status] = f"Form filled from job #{job_id}; change what you like and press Start."
         return out

@@ -347,18 +347,16 @@ def task_configs(args) -> dict[str, TaskConfig]:
 
 
 def plan(cfgs: dict[str, TaskConfig], seeds: list[int]) -> list[tuple[str, str, float, int]]:
-    """Seed-major; within a seed every task's default points first, so a partial run already
-    answers "what does a user get out of the box" for every task."""
-    order = []
+    """Every task's default points over every seed first, so a partial run already answers
+    "what does a user get out of the box" with its seed spread; then the rest, seed-major."""
+    first, rest = [], []
     for seed in seeds:
-        first, rest = [], []
         for key, cfg in cfgs.items():
             for method in METHODS:
                 default_lr = method_defaults(cfg.task, method)["training"]["learning_rate"]
                 for lr in cfg.grid[method]:
                     (first if math.isclose(lr, default_lr) else rest).append((key, method, lr, seed))
-        order += first + rest
-    return order
+    return first + rest
 
 
 def run_suite(

@@ -61,7 +61,7 @@ def build_spec(cfg: TaskConfig, data: dict, budget: dict, method: str, lr: float
             logging_steps=max(1, eval_steps // 2),
             save_total_limit=1,
             seed=seed,
-            precision="fp32",
+            precision="auto",  # what the app runs: bf16 autocast on CPUs with native bf16
         ),
     )
     spec = with_method_defaults(base, method)  # the method's own defaults, as the app uses them
@@ -85,7 +85,7 @@ def run_one(cfg, data, budget, method, lr, seed, task_dir: Path, task_key: dict)
     from neat.engine.train import run
 
     spec = build_spec(cfg, data, budget, method, lr, seed)
-    cache_key = {**task_key, "method": method_fields(spec)}
+    cache_key = {**task_key, "method": method_fields(spec), "precision": spec.training.precision}
     name = f"{method}-lr{lr:g}-s{seed}"
     cached = task_dir / "results" / f"{name}.json"
     if cached.is_file():
@@ -102,6 +102,7 @@ def run_one(cfg, data, budget, method, lr, seed, task_dir: Path, task_key: dict)
         "lr": lr,
         "seed": seed,
         **method_fields(spec),
+        "precision": summary.get("precision"),
         "global_step": summary["global_step"],
         "trainable_parameters": summary["trainable_parameters"],
         "val": summary["eval"]["eval_loss" if cfg.metric == "loss" else "eval_accuracy"],

@@ -12,7 +12,7 @@ from app import backend
 from app.access import viewer_of
 from app.tabs import charts, compare_groups
 from app.tabs.eval_results import test_metric_text
-from app.tabs.shared import best_metric, job_choices, metrics_frame, safe_jobs
+from app.tabs.shared import best_metric, job_choices, metrics_frame, picker_jobs
 
 
 def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
@@ -143,8 +143,7 @@ def build() -> CompareTab:
     )
 
     def refresh_choices(current, request: gr.Request):
-        jobs, _ = safe_jobs(viewer_of(request))
-        choices = job_choices(jobs)
+        choices = job_choices(picker_jobs(viewer_of(request), keep=current or []))
         valid = {v for _, v in choices}
         return gr.update(choices=choices, value=[c for c in (current or []) if c in valid])
 

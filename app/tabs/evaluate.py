@@ -19,7 +19,7 @@ from app import backend, evaluation_view
 from app.access import viewer_of
 from app.tabs import charts, eval_results
 from app.tabs.playground import stage_for_download
-from app.tabs.shared import job_choices, safe_jobs
+from app.tabs.shared import job_choices, picker_jobs, safe_jobs
 from app.uploads import DATA_EXTENSIONS, UploadError, store_upload
 
 DATA_TEST = "Each job's test split"
@@ -228,9 +228,8 @@ def build(timer: gr.Timer) -> EvaluateTab:
     panel_outputs = [o for p in panels for o in p.outputs()]
 
     def refresh_jobs(current, request: gr.Request):
-        jobs_list, _ = safe_jobs(viewer_of(request))
-        train = [j for j in jobs_list if (j.get("kind") or "train") == "train"]
-        choices = job_choices(train, statuses=("succeeded",))
+        jobs_list = picker_jobs(viewer_of(request), status="succeeded", keep=current or [])
+        choices = job_choices(jobs_list, statuses=("succeeded",))
         valid = {v for _, v in choices}
         return gr.update(choices=choices, value=[c for c in (current or []) if c in valid])
 

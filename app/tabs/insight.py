@@ -19,7 +19,7 @@ import pandas as pd
 from app import backend, caches
 from app.access import viewer_of
 from app.tabs.line_charts import chart_update, empty_frame, empty_title, integer_axis, legend_update, lines_of
-from app.tabs.shared import job_choices, safe_jobs
+from app.tabs.shared import job_choices, picker_jobs
 
 MAX_SINGULAR_VALUES = 64
 
@@ -170,7 +170,7 @@ def build() -> InsightTab:
     table = gr.Dataframe(label="Per module", interactive=False, elem_id="insight-table", max_height=300)
 
     def refresh_choices(current_neat=None, current_lora=None, request: gr.Request = None):
-        jobs, _ = safe_jobs(viewer_of(request))
+        jobs = picker_jobs(viewer_of(request), status="succeeded", keep=[current_neat, current_lora])
         neat = job_choices(jobs, statuses=("succeeded",), method="neat")
         lora = job_choices(jobs, statuses=("succeeded",), method="lora")
         pick = lambda cur, ch: cur if cur in {v for _, v in ch} else (ch[0][1] if ch else None)  # noqa: E731

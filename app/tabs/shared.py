@@ -16,6 +16,26 @@ def safe_jobs(viewer=None) -> tuple[list[dict], str]:
         return [], f"⚠ Cannot read the job list: {backend.user_message(exc)}"
 
 
+PICKER_LIMIT = 200  # a job picker offers the newest this many; the Jobs tab pages through all
+
+
+def picker_jobs(viewer=None, status: str | None = None, keep=()) -> list[dict]:
+    """The training jobs a picker offers: the newest PICKER_LIMIT (of one status), and the ones
+    in `keep` (the picker's current values) even when older, so a choice is never dropped."""
+    try:
+        jobs = backend.list_jobs(viewer, status=status, kind="train", limit=PICKER_LIMIT)
+    except Exception:  # noqa: BLE001 - the store unreachable: an empty picker (the Jobs tab says why)
+        return []
+    shown = {str(j["id"]) for j in jobs}
+    for job_id in keep or ():
+        if job_id and str(job_id) not in shown and str(job_id).isdigit():
+            try:
+                jobs.append(backend.get_job(int(job_id), viewer))
+            except Exception:  # noqa: BLE001 - deleted meanwhile, or not this account's: dropped
+                continue
+    return jobs
+
+
 def method_label(job: dict) -> str:
     spec = job.get("spec") or {}
     if job.get("kind", "train") != "train":  # the Jobs table's method column says what it does

@@ -161,3 +161,30 @@ def test_job_actions_say_what_happened(neat_home):
     assert jobs_tab.run_action("delete", str(job_id)) == f"Deleted job #{job_id}."
     assert [j["id"] for j in api.list_jobs()] == [new_id]
     assert jobs_tab.run_action("cancel", None) == "Select a job first."
+
+
+def test_pickers_offer_the_newest_jobs_and_keep_an_older_choice(neat_home, monkeypatch):
+    from jobs import store
+
+    spec = example_spec("classification").to_dict()
+    done = []
+    for i in range(5):
+        job = store.create_job(spec, name=f"run{i}")
+        store.set_status(job["id"], "running")
+        store.set_status(job["id"], "succeeded")
+        done.append(job["id"])
+    failed = store.create_job(spec, name="broke")["id"]
+    store.set_status(failed, "running")
+    store.set_status(failed, "failed", error="boom")
+    evaluation = store.create_job(spec, name="scored", kind="evaluate")["id"]
+    monkeypatch.setattr(shared, "PICKER_LIMIT", 3)
+
+    newest = [j["id"] for j in shared.picker_jobs(status="succeeded")]
+    assert newest == done[-3:][::-1]  # newest first, only this status, no evaluation
+    anything = [j["id"] for j in shared.picker_jobs()]
+    assert anything == [failed, done[-1], done[-2]] and evaluation not in anything
+    kept = [j["id"] for j in shared.picker_jobs(status="succeeded", keep=[str(done[0]), "", "999"])]
+    assert kept == [*done[-3:][::-1], done[0]]  # the older choice stays; a missing id is dropped
+    assert [v for _, v in shared.job_choices(shared.picker_jobs(status="succeeded"))] == [
+        str(i) for i in done[-3:][::-1]
+    ]

@@ -167,6 +167,28 @@ def test_playground_after_switching_jobs_shows_no_stale_result(page, store, tiny
     )
 
 
+def _selected_after_reload(page, tab: str) -> None:
+    page.reload()
+    expect(page.get_by_role("tab", name=tab)).to_have_attribute("aria-selected", "true", timeout=30_000)
+
+
+def test_a_tab_opened_by_a_button_comes_back_after_reload(page, store, tiny_model, data_files):
+    job = quick_job(store, tiny_model, data_files["good"], "jump-job")
+    open_tab(page, "Jobs")
+    choose(page, "job-select", f"#{job['id']} ")
+    expect(page.locator("#job-playground")).to_be_enabled(timeout=30_000)
+    page.click("#job-playground")  # opens the Playground itself; no tab was clicked
+    expect(page.get_by_role("tab", name="Playground")).to_have_attribute("aria-selected", "true")
+    _selected_after_reload(page, "Playground")
+
+    open_tab(page, "Jobs")
+    choose(page, "job-select", f"#{job['id']} ")
+    expect(page.locator("#job-clone")).to_be_enabled(timeout=30_000)
+    page.click("#job-clone")  # back to the Train form, which a reload must not leave for Jobs
+    expect(page.get_by_role("tab", name="Train")).to_have_attribute("aria-selected", "true")
+    _selected_after_reload(page, "Train")
+
+
 def _settled_text(page, selector: str, quiet_ms: int = 1_500, timeout_s: float = 60) -> str:
     """The element's text once it stopped changing (a streamed answer that ended)."""
     deadline, last, since = time.time() + timeout_s, None, time.time()
