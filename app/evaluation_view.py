@@ -21,8 +21,10 @@ def accuracy_interval(metrics: dict) -> tuple[float, float] | None:
     accuracy, n = metrics.get("accuracy"), metrics.get("n")
     if accuracy is None or not n or int(n) >= SMALL_N:
         return None
-    n = int(n)
-    return binomial_interval(int(round(float(accuracy) * n)), n)
+    n, accuracy = int(n), float(accuracy)
+    if not 0.0 <= accuracy <= 1.0:
+        return None  # not a share of examples
+    return binomial_interval(int(round(accuracy * n)), n)
 
 
 def parse_columns(text: str | None) -> dict[str, str] | None:

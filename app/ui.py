@@ -1,4 +1,5 @@
-"""build_app(): the whole UI as one gr.Blocks — six tabs, one refresh timer, no training here.
+"""build_app(): the whole UI as one gr.Blocks — six tabs, refresh timers that tick only on their
+tab, no training here.
 
 Each tab wires its own events; the two that cross tabs live here: Start (Train -> the new job
 in Jobs) and Clone (a job's spec -> the Train form).
@@ -10,7 +11,7 @@ import gradio as gr
 
 from app import backend, config
 from app.access import viewer_of
-from app.page_state import last_tab_store, wire_footer, wire_last_tab
+from app.page_state import OpenTab, wire_footer, wire_open_tab
 from app.tabs import compare, evaluate, insight, jobs_tab, playground, train
 from app.tabs.line_charts import SINGLE_POINT_CSS
 from app.tabs.train.events import error_outputs, form_updates, refresh_after
@@ -51,14 +52,15 @@ THEME = gr.themes.Soft(primary_hue="emerald", secondary_hue="sky")
 def build_app() -> gr.Blocks:
     with gr.Blocks(title="NEAT Studio") as demo:
         gr.Markdown("# NEAT Studio\nNo-code fine-tuning with NEAT, the nonlinear parameter-efficient method.")
-        timer = gr.Timer(REFRESH_SECONDS)
+        # started and stopped by OpenTab: a tab's timer ticks only while the tab is open
+        timers = {tab: gr.Timer(REFRESH_SECONDS, active=False) for tab in ("jobs", "evaluate")}
         with gr.Tabs(selected="train", elem_id="main-tabs") as tabs:
             with gr.Tab("Train", id="train", elem_id="tab-train"):
                 train_tab = train.build()
             with gr.Tab("Jobs", id="jobs", elem_id="tab-jobs"):
-                jobs_view = jobs_tab.build(timer)
+                jobs_view = jobs_tab.build(timers["jobs"])
             with gr.Tab("Evaluate", id="evaluate", elem_id="tab-evaluate") as evaluate_page:
-                evaluate_tab = evaluate.build(timer)
+                evaluate_tab = evaluate.build(timers["evaluate"])
             with gr.Tab("Compare", id="compare", elem_id="tab-compare") as compare_page:
                 compare_tab = compare.build()
             with gr.Tab("Playground", id="playground", elem_id="tab-playground") as playground_page:
@@ -67,19 +69,19 @@ def build_app() -> gr.Blocks:
                 insight_tab = insight.build()
 
         # cross-tab wiring: Start jumps to the new job; Clone fills the form from a job. A handler
-        # that opens a tab also records it, so a reload lands there too.
-        last_tab = last_tab_store()
-        wire_start(train_tab, tabs, jobs_view, last_tab)
-        wire_clone(jobs_view, train_tab, tabs, last_tab)
+        # that opens a tab goes through OpenTab, so a reload lands there too and its timer runs.
+        open_tab = OpenTab(tabs, timers)
+        wire_start(train_tab, open_tab, jobs_view)
+        wire_clone(jobs_view, train_tab, open_tab)
 
         # Try in Playground: the selected succeeded job, loaded in the Playground
         def try_in_playground(job_id, request: gr.Request):
-            return gr.Tabs(selected="playground"), "playground", playground_tab.refresh(job_id, request)
+            return [*open_tab.open("playground"), playground_tab.refresh(job_id, request)]
 
         jobs_view.playground_btn.click(
             try_in_playground,
             [jobs_view.select],
-            [tabs, last_tab, playground_tab.select],
+            [*open_tab.outputs, playground_tab.select],
             show_progress="hidden",
         )
 
@@ -99,12 +101,12 @@ def build_app() -> gr.Blocks:
         train.events.wire_load(demo, train_tab)
         jobs_tab.wire_load(demo, jobs_view)
         pages = [page for page in demo.blocks.values() if isinstance(page, gr.Tab)]
-        wire_last_tab(demo, tabs, pages, last_tab)
-        wire_footer(demo, timer)
+        wire_open_tab(demo, open_tab, pages)
+        wire_footer(demo)
     return demo
 
 
-def wire_start(train_tab, tabs: gr.Tabs, jobs_view, last_tab: gr.BrowserState) -> None:
+def wire_start(train_tab, open_tab: OpenTab, jobs_view) -> None:
     """Start: validate, queue (or show errors next to their fields), then jump to the job."""
 
     def on_start(request: gr.Request, *args):
@@ -116,7 +118,7 @@ def wire_start(train_tab, tabs: gr.Tabs, jobs_view, last_tab: gr.BrowserState) -
             out[train_tab.status] = f"✗ {result.message}"
             return out
         out[train_tab.status] = result.message
-        out[tabs], out[last_tab] = gr.Tabs(selected="jobs"), "jobs"
+        out.update(open_tab.updates("jobs"))
         out[jobs_view.select] = gr.update(choices=jobs_view.refresh(viewer), value=str(result.job_ids[0]))
         return out
 
@@ -124,15 +126,15 @@ def wire_start(train_tab, tabs: gr.Tabs, jobs_view, last_tab: gr.BrowserState) -
     train_tab.start_btn.click(lambda: "", None, train_tab.status, queue=False, show_progress="hidden").then(
         on_start,
         train_tab.inputs(),
-        [*train_tab.errors.values(), train_tab.status, tabs, last_tab, jobs_view.select],
+        [*train_tab.errors.values(), train_tab.status, *open_tab.outputs, jobs_view.select],
         concurrency_limit=4,
         show_progress_on=[train_tab.status],
     )
 
 
-def wire_clone(jobs_view, train_tab, tabs: gr.Tabs, last_tab: gr.BrowserState) -> None:
+def wire_clone(jobs_view, train_tab, open_tab: OpenTab) -> None:
     """Clone: the selected job's spec back into the Train form, then show the form."""
-    outputs = [*train_tab.inputs(), tabs, last_tab, jobs_view.action_status, train_tab.status]
+    outputs = [*train_tab.inputs(), *open_tab.outputs, jobs_view.action_status, train_tab.status]
 
     def on_clone(job_id, request: gr.Request):
         if not job_id:
@@ -146,7 +148,7 @@ def wire_clone(jobs_view, train_tab, tabs: gr.Tabs, last_tab: gr.BrowserState) -
         values = spec_to_form(spec, uploads_root=config.uploads_dir())
         values["name"] = f"{spec.name}-copy"
         out = form_updates(values, train_tab)
-        out[tabs], out[last_tab] = gr.Tabs(selected="train"), "train"
+        out.update(open_tab.updates("train"))
         out[jobs_view.action_status] = f"Cloned job #{job_id} into the Train form."
         out[train_tab.status] = f"Form filled from job #{job_id}; change what you like and press Start."
         return out

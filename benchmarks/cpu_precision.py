@@ -57,6 +57,7 @@ def quick_demo_spec(pool: Path, precision: str, seed: int, max_steps: int) -> Ru
         f"quick-demo-{precision}-s{seed}",
         **{
             "dataset.source": str(pool),
+            "dataset.test_fraction": 0.0,  # this benchmark scores its own held-out test rows
             "training.precision": precision,
             "training.seed": seed,
             "training.max_steps": max_steps,

@@ -9,6 +9,7 @@ selection.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import json
 import math
@@ -73,7 +74,7 @@ def suite(quick: bool = False) -> dict[str, TaskConfig]:
         ),
         TaskConfig(
             "topic",
-            "MiniLM, chatterbot prompt -> topic (21 classes)",
+            "MiniLM, chatterbot prompt -> topic (19 classes with 5+ prompts)",
             "classification",
             "embedded:minilm",
             ["query", "value"],
@@ -140,6 +141,9 @@ def suite(quick: bool = False) -> dict[str, TaskConfig]:
 
 
 # -- data ------------------------------------------------------------------------------------
+MIN_CLASS_ROWS = 5  # distinct inputs a class needs to be kept (chatterbot has topics of 1 and 2)
+
+
 def dedupe(rows: list[dict], keys: tuple[str, ...], label: str | None) -> list[dict]:
     """One copy of each input; inputs seen with more than one label are dropped entirely."""
     groups: dict[tuple, list[dict]] = {}
@@ -206,6 +210,11 @@ def prepare_data(cfg: TaskConfig, task_dir: Path, tiny: bool = False) -> dict:
     raw = len(rows)
     rows = dedupe(rows, keys, None if cfg.key == "chat" else label)
     deduplicated = len(rows)
+    rare: list[str] = []
+    if cfg.task != "causal-lm":  # a class needs rows in the test split, training and validation
+        counts = collections.Counter(str(r[label]) for r in rows)
+        rare = sorted(c for c, n in counts.items() if n < MIN_CLASS_ROWS)
+        rows = [r for r in rows if str(r[label]) not in rare]
     if tiny:
         _, rows = _sample(
             rows, label, min(len(rows) - 1, 2 * (cfg.test_size + (cfg.max_train_rows or 60))), 7
@@ -217,6 +226,7 @@ def prepare_data(cfg: TaskConfig, task_dir: Path, tiny: bool = False) -> dict:
     info = {
         "raw_rows": raw,
         "deduplicated_rows": deduplicated,
+        "classes_dropped": rare,  # fewer than MIN_CLASS_ROWS distinct inputs
         "pool_rows": len(pool),
         "test_rows": len(test),
     }

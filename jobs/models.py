@@ -35,8 +35,13 @@ class Base(DeclarativeBase):
     pass
 
 
+# AUTOINCREMENT on SQLite (revision 0006): a deleted job's id is never handed to a new one.
+NEVER_REUSE_IDS = {"sqlite_autoincrement": True}
+
+
 class Sweep(Base):
     __tablename__ = "sweeps"
+    __table_args__ = NEVER_REUSE_IDS
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
@@ -45,6 +50,7 @@ class Sweep(Base):
 
 class Job(Base):
     __tablename__ = "jobs"
+    __table_args__ = NEVER_REUSE_IDS
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(200))

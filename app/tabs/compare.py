@@ -12,7 +12,7 @@ from app import backend
 from app.access import viewer_of
 from app.tabs import charts, compare_groups
 from app.tabs.eval_results import test_metric_text
-from app.tabs.shared import best_metric, job_choices, metrics_frame, picker_jobs
+from app.tabs.shared import best_metric, job_choices, job_picker, metrics_frame, picker_jobs
 
 
 def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
@@ -123,8 +123,8 @@ def build() -> CompareTab:
         "and what differs in their specs."
     )
     with gr.Row():
-        chosen = gr.Dropdown(
-            [], value=[], multiselect=True, label="Jobs to compare", elem_id="compare-select", scale=4
+        chosen = job_picker(
+            choices=[], value=[], multiselect=True, label="Jobs to compare", elem_id="compare-select", scale=4
         )
         metric = gr.Dropdown(
             ["eval loss", "train loss"], value="eval loss", label="Curve", elem_id="compare-metric", scale=2

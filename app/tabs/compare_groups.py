@@ -19,7 +19,7 @@ import pandas as pd
 from app import backend
 from app.access import viewer_of
 from app.tabs import charts
-from app.tabs.shared import safe_jobs
+from app.tabs.shared import job_picker, safe_jobs
 
 METHOD_COLUMNS = ["method", "runs", "metric (mean ± sd)", "trainable params", "train time", "peak memory"]
 
@@ -126,7 +126,7 @@ def build() -> GroupView:
         "every run sorted by its validation metric."
     )
     with gr.Row():
-        group = gr.Dropdown([], value=None, label="Group or sweep", elem_id="compare-group", scale=4)
+        group = job_picker(choices=[], value=None, label="Group or sweep", elem_id="compare-group", scale=4)
         refresh = gr.Button("Refresh", size="sm", scale=0)
     sentence = gr.Markdown("", elem_id="compare-sentence")
     methods = gr.Dataframe(

@@ -166,8 +166,10 @@ def best_metric_text(job: dict) -> str:
     if not n:
         return text
     name = (job.get("best_metric_name") or "").removeprefix("eval_")
+    if name != "accuracy":  # a loss or a regression score has no binomial interval
+        return f"{text} (n={n})"
     interval = evaluation_view.accuracy_interval({"accuracy": job["best_metric_value"], "n": n})
-    if name == "accuracy" and interval:
+    if interval:
         return f"{text} (n={n}, 95% {interval[0]:.2f}-{interval[1]:.2f})"
     return f"{text} (n={n})"
 

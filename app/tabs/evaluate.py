@@ -19,7 +19,7 @@ from app import backend, evaluation_view
 from app.access import viewer_of
 from app.tabs import charts, eval_results
 from app.tabs.playground import stage_for_download
-from app.tabs.shared import job_choices, picker_jobs, safe_jobs
+from app.tabs.shared import job_choices, job_picker, picker_jobs, safe_jobs
 from app.uploads import DATA_EXTENSIONS, UploadError, store_upload
 
 DATA_TEST = "Each job's test split"
@@ -195,8 +195,8 @@ def build(timer: gr.Timer) -> EvaluateTab:
         "to see them side by side. A file without labels gives predictions only."
     )
     with gr.Row():
-        jobs = gr.Dropdown(
-            [], value=[], multiselect=True, label="Finished jobs", elem_id="eval-jobs", scale=4
+        jobs = job_picker(
+            choices=[], value=[], multiselect=True, label="Finished jobs", elem_id="eval-jobs", scale=4
         )
         refresh_btn = gr.Button("Refresh", size="sm", scale=0)
     with gr.Row():
@@ -219,8 +219,13 @@ def build(timer: gr.Timer) -> EvaluateTab:
     server_path = gr.Textbox(label="Path on the server", visible=False, elem_id="eval-path")
     evaluate_btn = gr.Button("Evaluate", variant="primary", elem_id="eval-start")
     status = gr.Markdown("", elem_id="eval-status")
-    results = gr.Dropdown(
-        [], value=[], multiselect=True, max_choices=PANELS, label="Results to show", elem_id="eval-results"
+    results = job_picker(
+        choices=[],
+        value=[],
+        multiselect=True,
+        max_choices=PANELS,
+        label="Results to show",
+        elem_id="eval-results",
     )
     with gr.Row(equal_height=False):
         panels = [_panel(i) for i in range(PANELS)]
@@ -281,27 +286,32 @@ def build(timer: gr.Timer) -> EvaluateTab:
 
     results.change(on_results, [results], [*panel_outputs, shown], show_progress="hidden")
 
-    def on_tick(choices, seen, request: gr.Request):
-        """Keep the result list current, and redraw panels whose evaluation moved on."""
+    listed_seen = gr.State(None)  # the result list's choices as last sent
+
+    def on_tick(choices, seen, listed_before, request: gr.Request):
+        """Keep the result list current, and redraw panels whose evaluation moved on; what has
+        not changed is skipped (a redraw every tick keeps the browser busy)."""
         viewer = viewer_of(request)
         listed = result_list(viewer)
+        listed_key = tuple(listed)
+        picker = gr.skip() if listed_key == listed_before else gr.update(choices=listed)
         valid = {v for _, v in listed}
         kept = [c for c in (choices or []) if c in valid]
         skip = [gr.skip()] * len(panel_outputs)
         if not kept:
-            return [gr.update(choices=listed), *skip, seen]
+            return [picker, *skip, seen, listed_key]
         same = isinstance(seen, tuple) and [s[0] for s in seen] == kept[:PANELS]
         if same and all(s[1] in FINAL for s in seen):
-            return [gr.update(choices=listed), *skip, seen]  # finished results do not change
+            return [picker, *skip, seen, listed_key]  # finished results do not change
         values, stamp = show_results(kept, viewer)
         if stamp == seen:
-            return [gr.update(choices=listed), *skip, seen]
-        return [gr.update(choices=listed), *values, stamp]
+            return [picker, *skip, seen, listed_key]
+        return [picker, *values, stamp, listed_key]
 
     timer.tick(
         on_tick,
-        [results, shown],
-        [results, *panel_outputs, shown],
+        [results, shown, listed_seen],
+        [results, *panel_outputs, shown, listed_seen],
         show_progress="hidden",
         trigger_mode="always_last",
     )

@@ -19,7 +19,7 @@ import pandas as pd
 from app import backend, caches
 from app.access import viewer_of
 from app.tabs.line_charts import chart_update, empty_frame, empty_title, integer_axis, legend_update, lines_of
-from app.tabs.shared import job_choices, picker_jobs
+from app.tabs.shared import job_choices, job_picker, picker_jobs
 
 MAX_SINGULAR_VALUES = 64
 
@@ -134,11 +134,11 @@ def build() -> InsightTab:
         "LoRA job's, to see what the nonlinear update adds."
     )
     with gr.Row():
-        neat_select = gr.Dropdown(
-            [], value=None, label="NEAT job (finished)", elem_id="insight-neat", scale=3
+        neat_select = job_picker(
+            choices=[], value=None, label="NEAT job (finished)", elem_id="insight-neat", scale=3
         )
-        lora_select = gr.Dropdown(
-            [], value=None, label="LoRA job to compare (optional)", elem_id="insight-lora", scale=3
+        lora_select = job_picker(
+            choices=[], value=None, label="LoRA job to compare (optional)", elem_id="insight-lora", scale=3
         )
         analyse = gr.Button("Analyse", variant="primary", elem_id="insight-run", scale=1)
     summary = gr.Markdown("", elem_id="insight-summary")

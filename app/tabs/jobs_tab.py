@@ -15,7 +15,7 @@ from app.access import viewer_of
 from app.tabs.eval_results import best_metric_text, test_metric_text
 from app.tabs.job_actions import BUTTONS, allowed_actions, deletion_question
 from app.tabs.line_charts import chart_update, empty_frame, empty_title, legend_update, lines_of
-from app.tabs.shared import best_metric, job_choices, method_label, metrics_frame
+from app.tabs.shared import best_metric, job_choices, job_picker, method_label, metrics_frame
 
 ACTIVE = ("queued", "running")
 STATUS_ICON = {
@@ -245,7 +245,7 @@ def build(timer: gr.Timer) -> JobsTab:
         wrap=True,
     )
     with gr.Row():
-        select = gr.Dropdown([], value=None, label="Selected job", elem_id="job-select", scale=3)
+        select = job_picker(choices=[], value=None, label="Selected job", elem_id="job-select", scale=3)
         x_axis = gr.Radio(["step", "epoch"], value="step", label="x axis", elem_id="x-axis", scale=1)
     summary = gr.Markdown(job_summary({}), elem_id="job-summary")
     with gr.Row():
@@ -296,18 +296,26 @@ def build(timer: gr.Timer) -> JobsTab:
     last_seen = gr.State(None)  # what the detail panes show now, so idle ticks change nothing
     last_rules = gr.State(None)  # which buttons are enabled now
 
-    def table_outputs(viewer, status_f, name_f, page_no, selected, **select_props):
-        """The table, picker, notice and page line for these filters (select_props: e.g. value)."""
+    table_seen = gr.State(None)  # what the table, picker, notice and page line show now
+
+    def table_outputs(viewer, status_f, name_f, page_no, selected, seen=None, **select_props):
+        """The table, picker, notice and page line for these filters (select_props: e.g. value),
+        and their stamp. Given the stamp of what is shown (`seen`), an unchanged view is skipped:
+        redrawing a table and a picker every tick costs the browser far more than comparing."""
         jobs, total, page_no, problem = read_page(viewer, status_f, name_f, page_no)
         notice_text = problem or backend.worker_notice()
         choices = page_choices(jobs, selected, viewer)
+        frame, label = jobs_frame(jobs), page_label(page_no, total)
+        stamp = (frame.to_json(), tuple(choices), notice_text, label, page_no)
+        if seen is not None and not select_props and seen == stamp:
+            return [gr.skip()] * 5 + [seen]
         picker = gr.update(choices=choices, **select_props)
-        return [jobs_frame(jobs), picker, notice_text, page_label(page_no, total), page_no]
+        return [frame, picker, notice_text, label, page_no, stamp]
 
-    table_io = [table, select, notice, page_text, page]
+    table_io = [table, select, notice, page_text, page, table_seen]
 
-    def refresh_table(status_f, name_f, page_no, selected, request: gr.Request):
-        return table_outputs(viewer_of(request), status_f, name_f, page_no, selected)
+    def refresh_table(status_f, name_f, page_no, selected, seen, request: gr.Request):
+        return table_outputs(viewer_of(request), status_f, name_f, page_no, selected, seen)
 
     no_lines = ((), (), ())
 
@@ -394,7 +402,9 @@ def build(timer: gr.Timer) -> JobsTab:
     detail_outputs = [summary, loss_plot, metrics_plot, lr_plot, logs, spec, last_seen]
     button_outputs = [*buttons.values(), last_rules]
     filters = [status_filter, name_filter, page, select]
-    timer.tick(refresh_table, filters, table_io, show_progress="hidden", trigger_mode="always_last")
+    timer.tick(
+        refresh_table, [*filters, table_seen], table_io, show_progress="hidden", trigger_mode="always_last"
+    )
 
     def details_tick(job_id, x, seen, rules_seen, request: gr.Request):
         viewer = viewer_of(request)

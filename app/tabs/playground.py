@@ -15,7 +15,7 @@ import gradio as gr
 
 from app import backend, caches, config
 from app.access import no_remote_code_here, viewer_of
-from app.tabs.shared import job_choices
+from app.tabs.shared import job_choices, job_picker
 
 
 def _finished_job(job_id, viewer=None) -> dict:
@@ -176,7 +176,7 @@ def build() -> PlaygroundTab:
         "adapter and without it (the base model); chat models answer side by side, both at once."
     )
     with gr.Row():
-        select = gr.Dropdown([], value=None, label="Finished job", elem_id="pg-job", scale=4)
+        select = job_picker(choices=[], value=None, label="Finished job", elem_id="pg-job", scale=4)
         refresh = gr.Button("Refresh", size="sm", scale=0)
     status = gr.Markdown("", elem_id="pg-status")
     note = gr.Markdown("", elem_id="pg-adapter-note")

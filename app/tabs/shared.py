@@ -3,6 +3,7 @@ metric, metric points as a table, and values for native plots."""
 
 from __future__ import annotations
 
+import gradio as gr
 import pandas as pd
 
 from app import backend
@@ -14,6 +15,14 @@ def safe_jobs(viewer=None) -> tuple[list[dict], str]:
         return backend.list_jobs(viewer), ""
     except Exception as exc:  # noqa: BLE001 - the store unreachable: say so in the table's place
         return [], f"⚠ Cannot read the job list: {backend.user_message(exc)}"
+
+
+def job_picker(**kwargs) -> gr.Dropdown:
+    """A dropdown of jobs. Its choices are refreshed while the browser may still hold a job that
+    a refresh no longer lists (deleted, or listed by a refresh that read the store just before
+    it was created); Gradio then refuses every event that reads the picker, so any value is
+    accepted here and the handlers, which look each job up, say what became of it."""
+    return gr.Dropdown(allow_custom_value=True, **kwargs)
 
 
 PICKER_LIMIT = 200  # a job picker offers the newest this many; the Jobs tab pages through all

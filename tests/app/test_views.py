@@ -188,3 +188,20 @@ def test_pickers_offer_the_newest_jobs_and_keep_an_older_choice(neat_home, monke
     assert [v for _, v in shared.job_choices(shared.picker_jobs(status="succeeded"))] == [
         str(i) for i in done[-3:][::-1]
     ]
+
+
+def test_best_metric_of_a_finished_run_gets_its_n_and_only_an_accuracy_an_interval(tmp_path):
+    import json
+
+    from app.tabs.eval_results import best_metric_text
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "summary.json").write_text(json.dumps({"rows": {"validation": 5}}), encoding="utf-8")
+    chat = _job(1, status="succeeded", output_dir=str(run), best_metric_name="eval_loss", best_metric_value=10.2)
+    assert best_metric_text(chat) == "loss 10.2 (n=5)"  # a loss: no binomial interval
+    classifier = {**chat, "id": 2, "best_metric_name": "eval_accuracy", "best_metric_value": 0.6}
+    assert best_metric_text(classifier) == "accuracy 0.6 (n=5, 95% 0.23-0.88)"
+    frame = jobs_tab.jobs_frame([chat, classifier])  # the Jobs table draws both rows
+    shown = dict(zip(frame["id"], frame["best metric"], strict=True))
+    assert shown == {1: "loss 10.2 (n=5)", 2: "accuracy 0.6 (n=5, 95% 0.23-0.88)"}

@@ -209,14 +209,14 @@ def test_broken_csv_is_reported_next_to_the_dataset_field(page, store, tiny_mode
     pick_radio(page, "data-kind", "Upload")
     page.locator("#data-upload input[type=file]").set_input_files(str(data_files["broken"]))
     error = page.locator("#err-dataset")
-    expect(error).to_contain_text("Expected 2 fields in line 3, saw 4")
+    expect(error).to_contain_text("Expected 2 fields in line 3, saw 4", timeout=BUSY_MS)
     expect(error).to_contain_text("Dataset")
     # the message sits in the Data section, right under the upload field
     upload_box = page.locator("#data-upload").bounding_box()
     error_box = error.bounding_box()
     assert 0 <= error_box["y"] - (upload_box["y"] + upload_box["height"]) < 150
     page.click("#start-btn")
-    expect(page.locator("#start-status")).to_contain_text("Nothing was queued")
+    expect(page.locator("#start-status")).to_contain_text("Nothing was queued", timeout=BUSY_MS)
     assert len(store.list_jobs()) == before
 
 
@@ -330,6 +330,7 @@ def test_clone_fills_the_train_form(page, store, tiny_model, data_files):
     expect(page.locator("#start-status")).to_contain_text(f"job #{job['id']}")
 
 
+@pytest.mark.timeout(1500)  # two real MiniLM runs (NEAT and its LoRA twin) on a shared 2-core CPU
 def test_quick_cpu_demo_and_a_screenshot_of_every_tab(page, store, screenshot_dir):
     """The Quick CPU demo (embedded MiniLM, Rotten Tomatoes) against LoRA at equal budget, then
     each tab with something in it: the README's screenshots with --update-screenshots."""
@@ -361,6 +362,17 @@ def test_quick_cpu_demo_and_a_screenshot_of_every_tab(page, store, screenshot_di
     expect(page.locator("#compare-plot")).to_contain_text(f"#{lora['id']} ", timeout=30_000)
     page.screenshot(path=str(screenshot_dir / "compare.png"), full_page=True)
 
+    open_tab(page, "Evaluate")  # the demo holds out a test split: both runs' scores side by side
+    for job in (neat, lora):
+        page.locator("#eval-results input").first.click()
+        page.locator("[role=option]", has_text=f"test split of #{job['id']} ").first.click()
+    page.locator("h1").first.click()  # close the dropdown
+    for panel, job in enumerate((neat, lora)):
+        expect(page.locator(f"#eval-heading-{panel}")).to_contain_text(f"#{job['id']} ", timeout=30_000)
+        expect(page.locator(f"#eval-metrics-{panel}")).to_contain_text("accuracy")
+        expect(page.locator(f"#eval-confusion-{panel}")).to_contain_text("true label", timeout=30_000)
+    page.screenshot(path=str(screenshot_dir / "evaluate.png"), full_page=True)
+
     open_tab(page, "Playground")
     choose(page, "pg-job", f"#{neat['id']} ")
     expect(page.locator("#pg-status")).to_contain_text("labels: fresh, rotten", timeout=60_000)
@@ -378,5 +390,5 @@ def test_quick_cpu_demo_and_a_screenshot_of_every_tab(page, store, screenshot_di
     expect(page.locator("#insight-summary")).to_contain_text("effective rank", timeout=60_000)
     expect(page.locator("#insight-spectrum")).to_contain_text(f"#{lora['id']} lora", timeout=30_000)
     page.screenshot(path=str(screenshot_dir / "insight.png"), full_page=True)
-    for name in ("train", "jobs", "compare", "playground", "insight"):
+    for name in ("train", "jobs", "compare", "evaluate", "playground", "insight"):
         assert (screenshot_dir / f"{name}.png").stat().st_size > 10_000

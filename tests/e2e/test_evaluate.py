@@ -112,7 +112,7 @@ def test_evaluate_a_finished_job_and_see_its_errors(
     first_row = errors.locator(".virtual-row[data-index='0']")  # not the hidden sizing rows
     expect(first_row).to_contain_text(str(most_confident))
     expect(page.locator("#eval-download-0")).to_contain_text("predictions.csv")
-    page.screenshot(path=str(screenshot_dir / "evaluate.png"), full_page=True)
+    page.screenshot(path=str(screenshot_dir / "evaluate-errors.png"), full_page=True)
 
     page.get_by_role("tab", name="Jobs").click()
     expect(page.locator("#jobs-table")).to_contain_text(f"evaluation of #{run['id']}", timeout=30_000)

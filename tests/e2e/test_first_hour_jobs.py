@@ -73,6 +73,20 @@ def test_a_whole_quick_run_raises_no_page_error(page, store, tiny_model, data_fi
     assert errors == []
 
 
+def test_an_idle_page_sends_no_events_and_an_open_tab_refreshes(page):
+    """A page left open costs nothing: no event loops between form fields, no refresh of tabs
+    that are not shown; the open Jobs tab refreshes itself."""
+    calls: list[str] = []
+    page.on("request", lambda r: calls.append(r.post_data or "") if "queue/join" in r.url else None)
+    page.wait_for_timeout(6_000)  # on the Train tab: nothing changes, only the footer may tick
+    assert len(calls) <= 1, calls
+    open_tab(page, "Jobs")
+    page.wait_for_timeout(500)
+    calls.clear()
+    page.wait_for_timeout(6_000)
+    assert len(calls) >= 2  # the Jobs tab's table and details, every 2 s
+
+
 def test_a_single_point_shows_a_marker_and_an_empty_chart_says_so(page, store, tiny_model, data_files):
     open_tab(page, "Jobs")
     for chart in ("#loss-plot", "#metrics-plot", "#lr-plot"):  # nothing selected yet

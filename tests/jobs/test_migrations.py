@@ -50,7 +50,7 @@ def test_upgrade_from_first_revision_keeps_data(db_url: str):
         )
 
     db.upgrade(db_url, "head")
-    assert db.current_revision(db_url) == "0005"
+    assert db.current_revision(db_url) == "0006"
     job = store.get_job(1)
     assert job["device"] is None  # jobs from before 0003 ran somewhere unrecorded
     assert job["kind"] == "train"  # every job before 0005 trained
@@ -91,7 +91,7 @@ def test_concurrent_first_start_migrates_once(db_url: str):
     ]
     errors = [p.communicate(timeout=120)[1].decode() for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0, 0], errors
-    assert db.current_revision(db_url) == "0005"
+    assert db.current_revision(db_url) == "0006"
     assert len(store.list_jobs()) == 4
 
 

@@ -217,6 +217,17 @@ def test_delete_job_removes_rows_and_output_dir(jobs_home: Path):
         store.get_job(job["id"])
 
 
+def test_a_deleted_jobs_id_is_never_given_to_a_new_job(jobs_home: Path):
+    first, newest = store.create_job(SPEC)["id"], store.create_job(SPEC)["id"]
+    sweep = store.create_sweep("grid")["id"]
+    store.delete_job(newest)  # the newest row gone: SQLite without AUTOINCREMENT reuses its id
+    again = store.create_job(SPEC)["id"]
+    assert again > newest > first
+    with pytest.raises(JobNotFound):
+        store.get_job(newest)
+    assert store.create_sweep("another")["id"] > sweep
+
+
 def test_sweeps_group_jobs(jobs_home: Path):
     sweep = store.create_sweep("lr grid")
     ids = [store.create_job(SPEC, sweep_id=sweep["id"])["id"] for _ in range(3)]

@@ -120,7 +120,7 @@ def wire(tab: TrainTab) -> None:
         return budget_markdown(values_of(args))
 
     for key in ("method", "r", "depth", "target_modules", "task"):
-        f[key].change(on_budget, inputs, tab.budget, show_progress="hidden", trigger_mode="always_last")
+        changed(f, key)(on_budget, inputs, tab.budget, show_progress="hidden", trigger_mode="always_last")
 
     # -- data -> preview, columns, task suggestion, check
     column_outputs = [f[k] for k in COLUMN_KEYS]
@@ -293,7 +293,8 @@ def wire(tab: TrainTab) -> None:
         return current_yaml(values_of(args))[0] if shown else gr.skip()
 
     gr.on(
-        [f[k].change for k in FORM_KEYS],
+        # the model summary changes with the targets the model handler sets (see `changed`)
+        [*(changed(f, k) for k in FORM_KEYS), tab.model_info.change],
         follow_yaml,
         [yaml_shown, *inputs],
         tab.yaml,
@@ -312,6 +313,18 @@ def wire(tab: TrainTab) -> None:
 
 
 FORM_STORAGE_KEY = "neat-studio-train-form"
+
+
+# A multiselect dropdown's .change fires again after every event that reads it (Gradio 6.31), so
+# a .change handler that reads the whole form loops forever and keeps a browser core busy. Its
+# handlers listen to the user's edits (.input) instead; the model handler that sets it
+# programmatically updates the budget itself and changes the model summary, which the YAML follows.
+USER_EDITS_ONLY = ("target_modules",)
+
+
+def changed(form: dict, key: str):
+    """The event that says form field `key` changed (an EventListener: call it to attach)."""
+    return form[key].input if key in USER_EDITS_ONLY else form[key].change
 
 
 def refresh_after(dependency, tab: TrainTab):
