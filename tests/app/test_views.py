@@ -198,7 +198,9 @@ def test_best_metric_of_a_finished_run_gets_its_n_and_only_an_accuracy_an_interv
     run = tmp_path / "run"
     run.mkdir()
     (run / "summary.json").write_text(json.dumps({"rows": {"validation": 5}}), encoding="utf-8")
-    chat = _job(1, status="succeeded", output_dir=str(run), best_metric_name="eval_loss", best_metric_value=10.2)
+    chat = _job(
+        1, status="succeeded", output_dir=str(run), best_metric_name="eval_loss", best_metric_value=10.2
+    )
     assert best_metric_text(chat) == "loss 10.2 (n=5)"  # a loss: no binomial interval
     classifier = {**chat, "id": 2, "best_metric_name": "eval_accuracy", "best_metric_value": 0.6}
     assert best_metric_text(classifier) == "accuracy 0.6 (n=5, 95% 0.23-0.88)"

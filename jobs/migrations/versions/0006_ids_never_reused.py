@@ -24,7 +24,9 @@ def _recreate(autoincrement: bool) -> None:
     if op.get_bind().dialect.name != "sqlite":
         return
     for table in TABLES:
-        with op.batch_alter_table(table, recreate="always", table_kwargs={"sqlite_autoincrement": autoincrement}):
+        with op.batch_alter_table(
+            table, recreate="always", table_kwargs={"sqlite_autoincrement": autoincrement}
+        ):
             pass
 
 
