@@ -72,7 +72,7 @@ def _flipped_reviews(folder) -> str:
 
 
 def test_evaluate_a_finished_job_and_see_its_errors(
-    page, store, app_server, tiny_model, data_files, tmp_path_factory, screenshot_dir
+    page, store, app_server, tiny_model, data_files, tmp_path_factory
 ):
     run = _finished_run(store, tiny_model, data_files["good"])
     data = _flipped_reviews(tmp_path_factory.mktemp("to_score"))
@@ -112,7 +112,6 @@ def test_evaluate_a_finished_job_and_see_its_errors(
     first_row = errors.locator(".virtual-row[data-index='0']")  # not the hidden sizing rows
     expect(first_row).to_contain_text(str(most_confident))
     expect(page.locator("#eval-download-0")).to_contain_text("predictions.csv")
-    page.screenshot(path=str(screenshot_dir / "evaluate-errors.png"), full_page=True)
 
     page.get_by_role("tab", name="Jobs").click()
     expect(page.locator("#jobs-table")).to_contain_text(f"evaluation of #{run['id']}", timeout=30_000)
