@@ -99,8 +99,10 @@ def confusion_heatmap(
     )
 
 
-def class_bars(per_class: dict[str, dict[str, float]], title: str = "Per-class scores") -> PlotData:
-    """Precision, recall and F1 side by side for each class, support in the tooltip."""
+def class_bars(per_class: dict[str, dict[str, float]], title: str | None = None) -> PlotData:
+    """Precision, recall and F1 side by side for each class, support in the tooltip. No title
+    by default: the panel's label names the chart, and a narrow chart's centred title would
+    sit under that label."""
     values = [
         {
             "class": str(name),
@@ -113,7 +115,7 @@ def class_bars(per_class: dict[str, dict[str, float]], title: str = "Per-class s
     ]
     return vega(
         {
-            "title": title,
+            **({"title": title} if title else {}),
             "width": min(_MAX_SIDE, 90 * max(2, len(per_class))),
             "height": 220,
             "data": {"values": values},

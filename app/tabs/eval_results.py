@@ -45,8 +45,10 @@ def misclassified(predictions: pd.DataFrame | None, limit: int = MAX_ERRORS_SHOW
     wrong = predictions[predictions["label"].astype(str) != predictions["prediction"].astype(str)]
     if "confidence" in wrong.columns:
         wrong = wrong.sort_values("confidence", ascending=False, kind="stable")
-    shown = [c for c in INPUT_COLUMNS if c in wrong.columns] + ["label", "prediction"]
-    shown += ["confidence"] if "confidence" in wrong.columns else []
+    # the short columns first: a long review then wraps in the room left, never pushing them
+    # off to a horizontal scroll
+    shown = ["label", "prediction"] + (["confidence"] if "confidence" in wrong.columns else [])
+    shown += [c for c in INPUT_COLUMNS if c in wrong.columns]
     out = wrong[shown].head(limit).reset_index(drop=True)
     if "confidence" in out.columns:
         out["confidence"] = out["confidence"].astype(float).round(3)

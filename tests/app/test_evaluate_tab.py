@@ -107,7 +107,7 @@ def test_misclassified_examples_come_most_confident_first(scored):
     assert len(errors) == len(wrong) > 0
     assert (errors["label"] != errors["prediction"]).all()
     assert list(errors["confidence"]) == sorted(errors["confidence"], reverse=True)
-    assert list(errors.columns) == ["text", "label", "prediction", "confidence"]
+    assert list(errors.columns) == ["label", "prediction", "confidence", "text"]  # the text wraps last
     assert evaluate.panel_values(result)[6]["visible"]  # the table is shown
 
 
