@@ -211,11 +211,11 @@ MUTANTS: list[Mutant] = [
         BEST,
     ),
     M(
-        "progress-eta-total-steps",
-        "neat/engine/progress.py",
-        "/ done * (state.max_steps - state.global_step)",
-        "/ done * state.max_steps",
-        JOB_ROW,
+        "progress-eta-total-steps",  # the ETA's step arithmetic moved to neat/engine/eta.py
+        "neat/engine/eta.py",
+        "steps_left = max(0, max_steps - step)",
+        "steps_left = max(0, max_steps)",
+        ("tests/neat/test_eta.py", *JOB_ROW),
     ),
     M(
         "progress-off-by-one",
