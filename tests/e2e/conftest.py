@@ -159,6 +159,9 @@ def store(app_server):
 @pytest.fixture(scope="module")
 def browser(chromium_path):
     sync_api = require_module("playwright.sync_api")
+    # The app, its worker and Chromium share two cores in CI: an answer can take seconds, so
+    # `expect` waits up to 15 s (not 5) before it fails; a passing check returns at once.
+    sync_api.expect.set_options(timeout=15_000)
     with sync_api.sync_playwright() as p:
         chromium = p.chromium.launch(executable_path=chromium_path, headless=True, args=CHROMIUM_ARGS)
         yield chromium
