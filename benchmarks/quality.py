@@ -376,15 +376,11 @@ def run_suite(
             "key": task_key,
             "runs": [],
         }
+        dropped = data.get("classes_dropped")
+        rare = f"; classes dropped, too rare: {', '.join(dropped)}" if dropped else ""
         print(
             f"task {key}: {data['pool_rows']} pool rows, {data['test_rows']} test rows "
-            f"({data['raw_rows'] - data['deduplicated_rows']} duplicate rows removed"
-            + (
-                f"; classes dropped, too rare: {', '.join(data['classes_dropped'])}"
-                if data.get("classes_dropped")
-                else ""
-            )
-            + "); "
+            f"({data['raw_rows'] - data['deduplicated_rows']} duplicate rows removed{rare}); "
             f"NEAT r={budget['neat_r']} "
             f"{budget['neat']:,} vs LoRA r={budget['lora_r']} {budget['lora']:,} parameters",
             flush=True,

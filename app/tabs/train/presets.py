@@ -15,8 +15,7 @@ from app import backend
 from app.tabs.train.form import FIELD_BY_KEY, FORM_DEFAULTS, spec_to_form
 
 # How long the quick demo takes: benchmarks/quick_demo_time.py, benchmarks/RESULTS.md
-# ("Quick CPU demo time").
-# measured: benchmarks/RESULTS.md, "Quick CPU demo time" (26-32 s on an idle 2-core CPU)
+# ("Quick CPU demo time": 26-32 s on an idle 2-core CPU).
 QUICK_DEMO_TIME = "under a minute on an idle 2-core CPU (longer when other work shares it)"
 
 # What NEAT-S and NEAT-L are about: the method and how long and how it trains.
