@@ -308,7 +308,7 @@ def build(timer: gr.Timer) -> JobsTab:
         frame, label = jobs_frame(jobs), page_label(page_no, total)
         stamp = (frame.to_json(), tuple(choices), notice_text, label, page_no)
         if seen is not None and not select_props and seen == stamp:
-            return [gr.skip()] * 5 + [seen]
+            return [gr.skip()] * 6  # the stamp too: see button_updates
         picker = gr.update(choices=choices, **select_props)
         return [frame, picker, notice_text, label, page_no, stamp]
 
@@ -323,7 +323,7 @@ def build(timer: gr.Timer) -> JobsTab:
         """What details() shows when there is no job to draw: the summary line and empty charts."""
         stamp = ("blank", summary_text, no_lines)
         if not force and seen == stamp:
-            return [gr.skip()] * 6 + [seen]
+            return [gr.skip()] * 7
         return [summary_text, *(_chart(None) for _ in CHART_TITLES), "", "", stamp]
 
     def details(job_id, x, seen, force=False, viewer=None):
@@ -348,7 +348,7 @@ def build(timer: gr.Timer) -> JobsTab:
             job.get("error"),
         )
         if not force and isinstance(seen, tuple) and seen[:-1] == stamp:
-            return [gr.skip()] * 6 + [seen]
+            return [gr.skip()] * 7
         c = curves(points, x)
         stamp = (*stamp, tuple(lines_of(c[k], "series") for k in ("loss", "metrics", "lr")))
         try:
@@ -367,10 +367,12 @@ def build(timer: gr.Timer) -> JobsTab:
         """The second step after details(): the drawing properties (colours, titles) of each
         chart whose set of lines changed, once its new data is in place; None if none did."""
         new = out[-1]
-        lines_new = new[-1] if isinstance(new, tuple) else no_lines
+        if not isinstance(new, tuple):  # details() skipped everything: nothing changed
+            return None
+        lines_new = new[-1]
         lines_old = seen[-1] if isinstance(seen, tuple) else None
         changed = [force or lines_old is None or lines_old[i] != lines_new[i] for i in range(3)]
-        if new is seen or not any(changed):
+        if not any(changed):
             return None
         x_title = "epoch" if x == "epoch" else "step"
         charts = [
@@ -396,7 +398,9 @@ def build(timer: gr.Timer) -> JobsTab:
         rules = allowed_actions(job)
         key = tuple(rules[b] for b in BUTTONS)
         if key == rules_seen:
-            return [gr.skip()] * len(BUTTONS) + [rules_seen]
+            # the stamp is skipped too: writing back this event's (maybe stale) copy of it, after
+            # a concurrent action redrew the buttons, would leave them wrong for every later tick
+            return [gr.skip()] * (len(BUTTONS) + 1)
         return [gr.update(interactive=rules[b]) for b in BUTTONS] + [key]
 
     detail_outputs = [summary, loss_plot, metrics_plot, lr_plot, logs, spec, last_seen]
@@ -419,25 +423,28 @@ def build(timer: gr.Timer) -> JobsTab:
         trigger_mode="always_last",
     )
 
-    def forced(job_id, x, request: gr.Request, tail=()):
+    def forced(job_id, x, request: gr.Request):
         viewer = viewer_of(request)
         out = details(job_id, x, None, force=True, viewer=viewer)
-        yield from staged([], out, None, True, button_updates(job_id, None, viewer) + list(tail), x)
+        yield from staged([], out, None, True, button_updates(job_id, None, viewer), x)
 
     x_axis.change(forced, [select, x_axis], detail_outputs + button_outputs, show_progress="hidden")
 
-    def on_select(job_id, x, about, request: gr.Request):
-        """A new selection: its details, its buttons, and no message or question about another job."""
+    def on_select(job_id, about):
+        """A new selection: no message or question about another job. Its own event, apart from
+        the slow details below, so that a Delete pressed right after choosing does not have its
+        question closed by this selection's late answer."""
         keep = about is not None and str(about) == str(job_id or "")
         cleared = [gr.skip(), gr.skip()] if keep or (about is None and not job_id) else ["", None]
-        yield from forced(job_id, x, request, tail=[*cleared, gr.update(visible=False), None])
+        return [*cleared, gr.update(visible=False), None]
 
     select.change(
         on_select,
-        [select, x_axis, message_job],
-        detail_outputs + button_outputs + [action_status, message_job, confirm_box, pending_delete],
+        [select, message_job],
+        [action_status, message_job, confirm_box, pending_delete],
         show_progress="hidden",
     )
+    select.change(forced, [select, x_axis], detail_outputs + button_outputs, show_progress="hidden")
 
     def on_filter(status_f, name_f, selected, request: gr.Request):
         return table_outputs(viewer_of(request), status_f, name_f, 0, selected)

@@ -250,6 +250,7 @@ def test_cancel_a_running_job(page, store, tiny_model, data_files):
     assert job["checkpoint_step"] is not None  # cancelling saved a checkpoint to resume from
 
     # resume continues from that checkpoint; cancel it again, then delete it
+    expect(page.locator("#job-resume")).to_be_enabled(timeout=BUSY_MS)  # the buttons follow the state
     page.click("#job-resume")
     expect(page.locator("#job-action-status")).to_contain_text(f"Resuming job #{job_id}", timeout=BUSY_MS)
     expect(page.locator("#job-summary")).to_contain_text("running", timeout=JOB_TIMEOUT_MS)

@@ -136,6 +136,7 @@ def test_delete_asks_first_and_can_keep_the_files(page, store, tiny_model, data_
     expect(page.locator("#job-action-status")).not_to_contain_text("Nothing was deleted")
 
     choose(page, "job-select", f"#{keep['id']} ")
+    expect(page.locator("#job-summary")).to_contain_text(f"#{keep['id']} ")  # the selection is in
     page.click("#job-delete")
     page.locator("#delete-keep-files input").check()
     page.click("#delete-confirm-btn")
@@ -145,6 +146,7 @@ def test_delete_asks_first_and_can_keep_the_files(page, store, tiny_model, data_
     assert (Path(keep["output_dir"]) / "adapter").is_dir()  # the files stayed
 
     choose(page, "job-select", f"#{drop['id']} ")
+    expect(page.locator("#job-summary")).to_contain_text(f"#{drop['id']} ")
     page.click("#job-delete")
     expect(page.locator("#delete-confirm-text")).to_contain_text(f"#{drop['id']} drop-me")
     page.click("#delete-confirm-btn")
