@@ -298,19 +298,19 @@ def build(timer: gr.Timer) -> EvaluateTab:
         # a concurrent event redrew the view would make later ticks skip a view that is wrong
         unchanged = listed_key == listed_before
         picker = gr.skip() if unchanged else gr.update(choices=listed)
-        listed_key = gr.skip() if unchanged else listed_key
+        listed_state = gr.skip() if unchanged else listed_key
         valid = {v for _, v in listed}
         kept = [c for c in (choices or []) if c in valid]
         skip = [gr.skip()] * len(panel_outputs)
         if not kept:
-            return [picker, *skip, gr.skip(), listed_key]
+            return [picker, *skip, gr.skip(), listed_state]
         same = isinstance(seen, tuple) and [s[0] for s in seen] == kept[:PANELS]
         if same and all(s[1] in FINAL for s in seen):
-            return [picker, *skip, gr.skip(), listed_key]  # finished results do not change
+            return [picker, *skip, gr.skip(), listed_state]  # finished results do not change
         values, stamp = show_results(kept, viewer)
         if stamp == seen:
-            return [picker, *skip, gr.skip(), listed_key]
-        return [picker, *values, stamp, listed_key]
+            return [picker, *skip, gr.skip(), listed_state]
+        return [picker, *values, stamp, listed_state]
 
     timer.tick(
         on_tick,
