@@ -20,6 +20,7 @@ Run from the repository root (HF_HUB_OFFLINE=1 on machines without network):
   python benchmarks/quality.py --tiny --json tiny.json                  # minutes: tiny models
   python benchmarks/quality.py --report W/suite.json                    # print an earlier run
   python benchmarks/quality.py --report-cache W                         # tables of what is cached
+  ... --results-dir benchmarks/results/quality   # keep every run's result in the repository
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ if str(ROOT) not in sys.path:  # run as a script: make `neat` and `benchmarks` i
 import torch  # noqa: E402
 
 from benchmarks.common import format_table  # noqa: E402
-from benchmarks.quality_runs import equal_budget, run_one  # noqa: E402
+from benchmarks.quality_runs import equal_budget, result_path, run_one  # noqa: E402
 from benchmarks.quality_tasks import METHODS, TaskConfig, base_lm_loss, prepare_data, suite  # noqa: E402
 from neat.engine.defaults import method_defaults  # noqa: E402
 
@@ -84,7 +85,10 @@ def aggregate(cfg: TaskConfig, runs: list[dict]) -> dict:
                     "test_mean": test_mean,
                     "test_std": test_std,
                     "trainable_parameters": chosen[0]["trainable_parameters"],
-                    "hyper": {k: chosen[0].get(k) for k in ("r", "scaling", "neat_init", "lora_alpha")},
+                    "hyper": {
+                        k: chosen[0].get(k)
+                        for k in ("r", "scaling", "neat_init", "lora_alpha", "head_learning_rate")
+                    },
                 }
             )
     selected, defaults, spread = {}, {}, {}
@@ -190,6 +194,8 @@ def render_task(cfg: TaskConfig, result: dict) -> str:
             "lora": f"r={h['r']}, alpha={h['lora_alpha']}",
             "full": "all weights",
         }[m]
+        if h.get("head_learning_rate") is not None and cfg.task != "causal-lm":
+            hyper += f", head lr {h['head_learning_rate']:g}"
         rows.append(
             [
                 m,
@@ -360,11 +366,16 @@ def plan(cfgs: dict[str, TaskConfig], seeds: list[int]) -> list[tuple[str, str, 
 
 
 def run_suite(
-    cfgs: dict[str, TaskConfig], seeds: list[int], work_dir: Path, only_cached: bool = False
+    cfgs: dict[str, TaskConfig],
+    seeds: list[int],
+    work_dir: Path,
+    only_cached: bool = False,
+    results_root: Path | None = None,
 ) -> dict:
     tasks = {}
     for key, cfg in cfgs.items():
         task_dir = work_dir / key
+        results_dir = results_root / key if results_root else task_dir / "results"
         data = prepare_data(cfg, task_dir, tiny="tiny-models" in cfg.model)
         budget = equal_budget(cfg)
         task_key = {k: v for k, v in dataclasses.asdict(cfg).items() if k != "grid"}
@@ -373,6 +384,7 @@ def run_suite(
             "data": data,
             "budget": budget,
             "dir": task_dir,
+            "results": results_dir,
             "key": task_key,
             "runs": [],
         }
@@ -389,10 +401,9 @@ def run_suite(
     for i, (key, method, lr, seed) in enumerate(order, start=1):
         t = tasks[key]
         if only_cached:
-            cached = t["dir"] / "results" / f"{method}-lr{lr:g}-s{seed}.json"
-            if not cached.is_file():
+            if not result_path(t["results"], method, lr, seed).is_file():
                 continue
-        record = run_one(t["cfg"], t["data"], t["budget"], method, lr, seed, t["dir"], t["key"])
+        record = run_one(t["cfg"], t["data"], t["budget"], method, lr, seed, t["dir"], t["results"], t["key"])
         t["runs"].append(record)
         note = "cached" if record.get("cached") else f"{record['train_seconds']:.0f} s"
         if not only_cached:
@@ -436,6 +447,11 @@ def parse_args(argv):
     p.add_argument("--seeds", type=int, help="seeds per grid point (default 3; quick 1; tiny 2)")
     p.add_argument("--threads", type=int, help="torch CPU threads (1 is best on a shared machine)")
     p.add_argument("--work-dir", help="data splits and cached results (default: a temporary folder)")
+    p.add_argument(
+        "--results-dir",
+        help="keep each run's result here (one JSON per task/method/lr/seed; default: under "
+        "--work-dir), e.g. a folder in the repository so that the record of every run is kept",
+    )
     p.add_argument("--json", help="write all results here")
     p.add_argument("--tiny", action="store_true", help="tiny random models and a few rows: a smoke run")
     p.add_argument("--report", metavar="JSON", help="print the tables of an earlier --json file")
@@ -471,7 +487,13 @@ def main(argv: list[str] | None = None) -> int:
     started = time.time()
     try:
         cfgs = task_configs(args)
-        results = run_suite(cfgs, list(range(args.seeds)), work_dir, only_cached=args.report_cache)
+        results = run_suite(
+            cfgs,
+            list(range(args.seeds)),
+            work_dir,
+            only_cached=args.report_cache,
+            results_root=Path(args.results_dir) if args.results_dir else None,
+        )
     finally:
         if temporary:
             shutil.rmtree(work_dir, ignore_errors=True)

@@ -55,7 +55,6 @@ def build_spec(cfg: TaskConfig, data: dict, budget: dict, method: str, lr: float
         training=TrainingSpec(
             epochs=cfg.epochs,
             batch_size=cfg.batch_size,
-            head_learning_rate=cfg.head_learning_rate,
             max_length=cfg.max_length,
             eval_steps=eval_steps,
             logging_steps=max(1, eval_steps // 2),
@@ -80,14 +79,24 @@ def method_fields(spec: RunSpec) -> dict:
     return {}
 
 
-def run_one(cfg, data, budget, method, lr, seed, task_dir: Path, task_key: dict) -> dict:
-    """Train one grid point with one seed (or read its cached result) and test it."""
+def result_path(results_dir: Path, method: str, lr: float, seed: int) -> Path:
+    return results_dir / f"{method}-lr{lr:g}-s{seed}.json"
+
+
+def run_one(cfg, data, budget, method, lr, seed, task_dir: Path, results_dir: Path, task_key: dict) -> dict:
+    """Train one grid point with one seed under task_dir (or read its cached result from
+    results_dir) and test it."""
     from neat.engine.train import run
 
     spec = build_spec(cfg, data, budget, method, lr, seed)
-    cache_key = {**task_key, "method": method_fields(spec), "precision": spec.training.precision}
+    cache_key = {
+        **task_key,
+        "method": method_fields(spec),
+        "head_learning_rate": spec.training.head_learning_rate,
+        "precision": spec.training.precision,
+    }
     name = f"{method}-lr{lr:g}-s{seed}"
-    cached = task_dir / "results" / f"{name}.json"
+    cached = result_path(results_dir, method, lr, seed)
     if cached.is_file():
         record = json.loads(cached.read_text())
         if record.get("cache_key") == cache_key:
@@ -102,6 +111,7 @@ def run_one(cfg, data, budget, method, lr, seed, task_dir: Path, task_key: dict)
         "lr": lr,
         "seed": seed,
         **method_fields(spec),
+        "head_learning_rate": spec.training.head_learning_rate,
         "precision": summary.get("precision"),
         "global_step": summary["global_step"],
         "trainable_parameters": summary["trainable_parameters"],

@@ -37,7 +37,6 @@ class TaskConfig:
     batch_size: int
     test_size: int
     max_train_rows: int | None
-    head_learning_rate: float
     grid: dict[str, list[float]]  # method -> learning rates
     validation_fraction: float = 0.1
     metric: str = "accuracy"  # or "loss" (lower is better)
@@ -69,7 +68,6 @@ def suite(quick: bool = False) -> dict[str, TaskConfig]:
             16,
             1000,
             rows(2000),
-            1e-3,
             _lr_grid(lrs, text_full),
         ),
         TaskConfig(
@@ -84,7 +82,6 @@ def suite(quick: bool = False) -> dict[str, TaskConfig]:
             16,
             200,
             None,
-            1e-3,
             _lr_grid(lrs, text_full),
         ),
         TaskConfig(
@@ -99,7 +96,6 @@ def suite(quick: bool = False) -> dict[str, TaskConfig]:
             16,
             250,
             None,
-            1e-3,
             _lr_grid(lrs, text_full),
         ),
         TaskConfig(
@@ -114,7 +110,6 @@ def suite(quick: bool = False) -> dict[str, TaskConfig]:
             8,
             150,
             rows(300),
-            1e-3,
             _lr_grid(
                 lrs,
                 [1e-4] if quick else [5e-5, 1e-4, 2e-4],
@@ -133,7 +128,6 @@ def suite(quick: bool = False) -> dict[str, TaskConfig]:
             32,
             300,
             rows(1400),
-            1e-3,
             _lr_grid(lrs, [5e-4] if quick else [2e-4, 5e-4, 1e-3]),
         ),
     ]

@@ -93,7 +93,7 @@ class TrainingSpec:
     batch_size: int = 16
     grad_accum: int = 1
     learning_rate: float = 5e-3  # adapter (or all weights for full fine-tuning)
-    head_learning_rate: float = 1e-3  # task head, trained fully next to the adapter
+    head_learning_rate: float = 1e-2  # task head, trained fully next to the adapter (defaults.py)
     warmup_ratio: float = 0.06
     weight_decay: float = 0.0
     max_length: int = 128
@@ -346,7 +346,7 @@ def example_spec(task: str, method: str = "neat") -> RunSpec:
             model=ModelSpec("embedded:minilm"),
             dataset=DataSpec("rotten_tomatoes", ColumnMap(text="text", label="label")),
             method=MethodSpec("neat", r=8, depth=0, target_modules=["query", "value"]),
-            training=TrainingSpec(epochs=1, batch_size=16, head_learning_rate=1e-3),
+            training=TrainingSpec(epochs=1, batch_size=16),
         )
     elif task in ("causal-lm", "chat"):
         spec = RunSpec(

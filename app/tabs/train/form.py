@@ -58,10 +58,11 @@ class Field:
 
 
 # Every field of the form, in the order the form lists them. The method's own numbers
-# (learning rate, scaling) come from the engine's per-method defaults (neat/engine/defaults.py).
+# (learning rates, scaling) come from the engine's per-method defaults (neat/engine/defaults.py).
 _NEAT_DEFAULTS = backend.method_defaults("classification", "neat")
 _NEAT_SCALING = _NEAT_DEFAULTS["method"]["scaling"]
 _NEAT_LR = _NEAT_DEFAULTS["training"]["learning_rate"]
+_NEAT_HEAD_LR = _NEAT_DEFAULTS["training"]["head_learning_rate"]
 # The Sweep accordion's value lists: form key -> (spec field it sweeps, label, placeholder).
 SWEEP_LISTS = {
     "sweep_learning_rate": ("training.learning_rate", "Learning rates", "1e-3, 5e-3, 1e-2"),
@@ -114,7 +115,7 @@ FIELDS: tuple[Field, ...] = (
     F("grad_accum", "training.grad_accum", "Gradient accumulation", 1, "training", "int"),
     F("max_length", "training.max_length", "Max length", 128, "training", "int"),
     F("learning_rate", "training.learning_rate", "Adapter learning rate", _NEAT_LR, "training", "float"),
-    F("head_learning_rate", "training.head_learning_rate", "Head learning rate", 1e-3, "training", "float"),
+    F("head_learning_rate", "training.head_learning_rate", "Head learning rate", _NEAT_HEAD_LR, "training", "float"),
     F("warmup_ratio", "training.warmup_ratio", "Warmup ratio", 0.06, "training", "float"),
     F("weight_decay", "training.weight_decay", "Weight decay", 0.0, "training", "float"),
     F("eval_steps", "training.eval_steps", "Evaluation interval", 50, "training", "int"),

@@ -90,6 +90,7 @@ def preset_values(name: str, task: str) -> dict[str, Any]:
         scaling=neat["method"]["scaling"],
         neat_init=neat["method"]["neat_init"],
         learning_rate=neat["training"]["learning_rate"],
+        head_learning_rate=neat["training"].get("head_learning_rate", FORM_DEFAULTS["head_learning_rate"]),
         **_SHAPES[name],
     )
     return values
