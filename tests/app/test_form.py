@@ -18,7 +18,8 @@ def test_defaults_make_a_valid_spec_at_neat_own_defaults():
     from neat.engine.defaults import method_defaults
 
     neat = method_defaults("classification", "neat")
-    assert spec.training.learning_rate == pytest.approx(neat["training"]["learning_rate"])
+    for name, value in neat["training"].items():
+        assert getattr(spec.training, name) == pytest.approx(value), name
     assert spec.method.scaling == pytest.approx(neat["method"]["scaling"])
     assert spec.method.neat_init == "calibrated"
     assert spec.training.max_steps == -1  # empty max steps: use epochs
