@@ -44,9 +44,10 @@ def test_a_fresh_head_next_to_an_adapter_learns_faster_than_next_to_full_fine_tu
         head = {m: METHOD_DEFAULTS[task][m]["training"]["head_learning_rate"] for m in METHOD_DEFAULTS[task]}
         assert head["neat"] == head["lora"] >= 5e-3, task
         assert head["full"] < head["neat"], task
-    assert RunSpec().training.head_learning_rate == METHOD_DEFAULTS["classification"]["neat"]["training"][
-        "head_learning_rate"
-    ]
+    assert (
+        RunSpec().training.head_learning_rate
+        == METHOD_DEFAULTS["classification"]["neat"]["training"]["head_learning_rate"]
+    )
 
 
 def test_with_method_defaults_switches_method_and_leaves_the_original():
