@@ -115,7 +115,7 @@ FIELDS: tuple[Field, ...] = (
     F("grad_accum", "training.grad_accum", "Gradient accumulation", 1, "training", "int"),
     F("max_length", "training.max_length", "Max length", 128, "training", "int"),
     F("learning_rate", "training.learning_rate", "Adapter learning rate", _NEAT_LR, "training", "float"),
-    F("head_learning_rate", "training.head_learning_rate", "Head learning rate", _NEAT_HEAD_LR, "training", "float"),
+    F("head_learning_rate", "training.head_learning_rate", "Head learning rate", _NEAT_HEAD_LR, "training", "float"),  # noqa: E501
     F("warmup_ratio", "training.warmup_ratio", "Warmup ratio", 0.06, "training", "float"),
     F("weight_decay", "training.weight_decay", "Weight decay", 0.0, "training", "float"),
     F("eval_steps", "training.eval_steps", "Evaluation interval", 50, "training", "int"),
