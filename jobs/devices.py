@@ -113,3 +113,11 @@ def busy_gpus(running_devices) -> set[str]:
         if device and device.startswith("gpu:"):
             busy.update(g for g in device.removeprefix("gpu:").split(",") if g)
     return busy
+
+
+def devices_wanted(job: dict) -> int:
+    """The devices a job trains on: its training.num_devices (evaluations: 1)."""
+    if job.get("kind") == "evaluate":
+        return 1
+    training = (job.get("spec") or {}).get("training") or {}
+    return int(training.get("num_devices") or 1)
