@@ -126,4 +126,3 @@ def _needs_more_devices(job_id: int, owned: int, worker: str) -> bool:
         store.add_event(job_id, text, "warning")
     log.debug("job %s wants %s devices, this worker owns %s: put back", job_id, wanted, owned)
     return True
-
