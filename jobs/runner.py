@@ -164,8 +164,9 @@ def _run_engine(job: dict[str, Any], spec, output_dir: Path, listener: JobListen
 
 def _batch_words(spec) -> str:
     t = spec.training
-    effective = t.batch_size * t.grad_accum
-    return f"micro-batch {t.batch_size} x {t.grad_accum} accumulation (effective batch {effective})"
+    effective = t.batch_size * t.grad_accum * t.num_devices
+    devices = f" x {t.num_devices} devices" if t.num_devices > 1 else ""
+    return f"micro-batch {t.batch_size} x {t.grad_accum} accumulation{devices} (effective batch {effective})"
 
 
 def _on_error(job_id: int, host: str, pid: int, exc: BaseException, listener: JobListener) -> str:
