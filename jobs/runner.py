@@ -123,7 +123,6 @@ def _train(job: dict[str, Any], output_dir: Path, listener: JobListener, resume:
 
     spec = RunSpec.from_dict(job["spec"]).validate()
     output_dir.mkdir(parents=True, exist_ok=True)
-    # imported here: the queue's callers never load torch
     from neat.engine.errors import OutOfMemoryError
     from neat.engine.fit import halved_micro_batch, release_memory
 
@@ -157,7 +156,7 @@ def _run_engine(job: dict[str, Any], spec, output_dir: Path, listener: JobListen
         from jobs import distributed
 
         return distributed.train(job, spec, output_dir, listener, resume)
-    import neat.engine.train
+    import neat.engine.train  # imported here: the queue's callers never load torch
 
     return neat.engine.train.run(spec, output_dir, listeners=(listener,), resume=resume) or {}
 
