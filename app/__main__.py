@@ -62,6 +62,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="`all` or GPU numbers (0,1,...): the started worker runs one training worker per GPU",
     )
     parser.add_argument(
+        "--gpus-per-worker",
+        type=int,
+        default=None,
+        help="with --gpus: one training worker per N GPUs, for jobs with training.num_devices up to N",
+    )
+    parser.add_argument(
         "--share",
         action="store_true",
         help="also publish a temporary public gradio.live link (off by default; needs internet)",
@@ -72,15 +78,18 @@ def build_parser() -> argparse.ArgumentParser:
 class WorkerProcess:
     """The `python -m jobs.worker` child: started with the app, stopped with it."""
 
-    def __init__(self, workers: int = 1, gpus: str | None = None):
+    def __init__(self, workers: int = 1, gpus: str | None = None, gpus_per_worker: int | None = None):
         self.workers = workers
         self.gpus = gpus
+        self.gpus_per_worker = gpus_per_worker
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> None:
         cmd = [sys.executable, "-m", "jobs.worker", "--workers", str(self.workers)]
         if self.gpus is not None:
             cmd += ["--gpus", self.gpus]
+        if self.gpus_per_worker is not None:
+            cmd += ["--gpus-per-worker", str(self.gpus_per_worker)]
         self.proc = subprocess.Popen(cmd, env=os.environ.copy(), preexec_fn=_terminate_with_parent)
         log.info("started worker (pid %s): %s", self.proc.pid, " ".join(cmd))
 
@@ -134,11 +143,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.workers < 1:
         print("error: --workers must be at least 1", file=sys.stderr)
         return 2
+    if args.gpus is None and args.gpus_per_worker is not None:
+        print("error: --gpus-per-worker needs --gpus (the GPUs to split into workers)", file=sys.stderr)
+        return 2
     if args.gpus is not None:
-        from jobs.devices import GpuSpecError, parse_gpus
+        from jobs.devices import GpuSpecError, group_gpus, parse_gpus
 
-        try:
-            parse_gpus(args.gpus)  # a bad list is refused here, not by a worker that then exits
+        try:  # a bad list is refused here, not by a worker that then exits
+            group_gpus(parse_gpus(args.gpus), args.gpus_per_worker or 1)
         except GpuSpecError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
@@ -154,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     from app import backend
     from app.ui import build_app, launch_kwargs
 
-    worker = WorkerProcess(args.workers, args.gpus)
+    worker = WorkerProcess(args.workers, args.gpus, args.gpus_per_worker)
     if not args.no_worker:
         worker.start()
         atexit.register(worker.stop)

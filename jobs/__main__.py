@@ -184,6 +184,14 @@ def cmd_list(args) -> int:
     return 0
 
 
+def _devices(job: dict) -> str:
+    """How many devices the job asks for, and where it ran (a GPU group, or the CPU)."""
+    from jobs.devices import devices_wanted
+
+    wanted = devices_wanted(job)
+    return f"{wanted} (training.num_devices)" + (f", on {job['device']}" if job.get("device") else "")
+
+
 def cmd_show(args) -> int:
     job = api.get_job(args.id)
     fields = [
@@ -201,6 +209,7 @@ def cmd_show(args) -> int:
         ("finished", _when(job["finished_at"])),
         ("attempts", job["attempts"]),
         ("worker", f"{job['worker_host']}:{job['worker_pid']}" if job["worker_host"] else "-"),
+        ("devices", _devices(job)),
         ("heartbeat", _when(job["heartbeat_at"])),
         ("checkpoint", job["checkpoint_step"] if job["checkpoint_step"] is not None else "-"),
         ("resumed from", job["resumed_from"] if job["resumed_from"] is not None else "-"),

@@ -83,6 +83,10 @@ class JobListener:
         """'run', 'cancel' (the user asked) or 'lost' (the job is no longer this worker's)."""
         return self._stop_state
 
+    def note_stop(self, reason: str) -> None:
+        """A stop decided by another listener of the job (rank 0 of a data-parallel run)."""
+        self._stop_state = reason
+
     # ---- internals -------------------------------------------------------------------------
     def _on_log(self, event: dict[str, Any]) -> None:
         step = int(event.get("step") or 0)

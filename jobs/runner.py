@@ -95,8 +95,8 @@ def _prepare_resume(job: dict[str, Any], output_dir: Path, host: str, pid: int) 
     if broken:
         store.add_event(job_id, f"removed half-written checkpoints at steps {broken}", "warning")
     checkpoint = run.latest_checkpoint_step()
+    where = _where(job, host, pid)
     if checkpoint is None:
-        where = f"{host}:{pid}, {job.get('device') or 'cpu'}"
         store.add_event(job_id, f"started on {where} (attempt {job['attempts']})")
         return None
     # The engine resumes from this checkpoint and logs the later steps again: keep exactly the
@@ -105,9 +105,17 @@ def _prepare_resume(job: dict[str, Any], output_dir: Path, host: str, pid: int) 
     store.delete_metric_points_after(job_id, checkpoint)
     store.add_metric_points(job_id, run.metric_points(checkpoint))
     store.update_running(job_id, resumed_from=checkpoint)
-    where = f"{host}:{pid}, {job.get('device') or 'cpu'}"
     store.add_event(job_id, f"resuming from the checkpoint at step {checkpoint} on {where}")
     return checkpoint
+
+
+def _where(job: dict[str, Any], host: str, pid: int) -> str:
+    """host:pid and the device; with the processes of a data-parallel job."""
+    from jobs.devices import devices_wanted
+
+    processes = devices_wanted(job)
+    spread = f", {processes} processes" if processes > 1 else ""
+    return f"{host}:{pid}{spread}, {job.get('device') or 'cpu'}"
 
 
 def _train(job: dict[str, Any], output_dir: Path, listener: JobListener, resume: bool) -> dict:
@@ -115,12 +123,11 @@ def _train(job: dict[str, Any], output_dir: Path, listener: JobListener, resume:
 
     spec = RunSpec.from_dict(job["spec"]).validate()
     output_dir.mkdir(parents=True, exist_ok=True)
-    import neat.engine.train  # imported here: the queue's callers never load torch
     from neat.engine.errors import OutOfMemoryError
     from neat.engine.fit import halved_micro_batch, release_memory
 
     try:
-        return neat.engine.train.run(spec, output_dir, listeners=(listener,), resume=resume) or {}
+        return _run_engine(job, spec, output_dir, listener, resume)
     except OutOfMemoryError as exc:
         smaller = halved_micro_batch(spec)
         if smaller is None:
@@ -138,15 +145,27 @@ def _train(job: dict[str, Any], output_dir: Path, listener: JobListener, resume:
             "warning",
         )
     try:
-        return neat.engine.train.run(smaller, output_dir, listeners=(listener,), resume=True) or {}
+        return _run_engine(job, smaller, output_dir, listener, resume=True)
     except OutOfMemoryError as exc:
         raise OutOfMemoryError(f"{exc}, also after retrying with {_batch_words(smaller)}") from exc
 
 
+def _run_engine(job: dict[str, Any], spec, output_dir: Path, listener: JobListener, resume: bool) -> dict:
+    """The engine in this process, or data-parallel on training.num_devices processes."""
+    if spec.training.num_devices > 1:
+        from jobs import distributed
+
+        return distributed.train(job, spec, output_dir, listener, resume)
+    import neat.engine.train  # imported here: the queue's callers never load torch
+
+    return neat.engine.train.run(spec, output_dir, listeners=(listener,), resume=resume) or {}
+
+
 def _batch_words(spec) -> str:
     t = spec.training
-    effective = t.batch_size * t.grad_accum
-    return f"micro-batch {t.batch_size} x {t.grad_accum} accumulation (effective batch {effective})"
+    effective = t.batch_size * t.grad_accum * t.num_devices
+    devices = f" x {t.num_devices} devices" if t.num_devices > 1 else ""
+    return f"micro-batch {t.batch_size} x {t.grad_accum} accumulation{devices} (effective batch {effective})"
 
 
 def _on_error(job_id: int, host: str, pid: int, exc: BaseException, listener: JobListener) -> str:
@@ -166,6 +185,11 @@ def _on_error(job_id: int, host: str, pid: int, exc: BaseException, listener: Jo
         return _finish(job_id, host, pid, "failed", f"out of memory: {oom} ({OOM_HINT})")
     if isinstance(exc, UserError):
         return _finish(job_id, host, pid, "failed", str(exc) or type(exc).__name__)
+    from jobs.distributed import RankFailed
+
+    if isinstance(exc, RankFailed):  # the failing rank's own traceback, not this process's
+        _safe_event(job_id, "traceback of the failed process (tail):\n" + "\n".join(exc.traceback), "error")
+        return _finish(job_id, host, pid, "failed", exc.reason)
     tail = "".join(traceback.format_exception(exc)).rstrip().splitlines()[-TRACEBACK_LINES:]
     _safe_event(job_id, "traceback (most recent call last, tail):\n" + "\n".join(tail), "error")
     return _finish(job_id, host, pid, "failed", f"{type(exc).__name__}: {exc}")

@@ -1,7 +1,11 @@
-"""The worker: `python -m jobs.worker [--workers N] [--gpus all|0,1] [--heartbeat-timeout S] [--auto-resume]`.
+"""The worker: `python -m jobs.worker [--workers N] [--gpus all|0,1 [--gpus-per-worker N]]
+[--heartbeat-timeout S] [--auto-resume]`.
 
-With --gpus it supervises one worker process per GPU instead (jobs/devices.py), each with
-CUDA_VISIBLE_DEVICES set to its own GPU; it forwards SIGINT/SIGTERM to them and they die with it.
+With --gpus it supervises one worker process per GPU (per group of N GPUs with
+--gpus-per-worker N) instead (jobs/devices.py), each with CUDA_VISIBLE_DEVICES set to its own
+GPUs; it forwards SIGINT/SIGTERM to them and they die with it. A worker takes only the jobs
+whose training.num_devices it owns (jobs/queue.py); one that owns several runs such a job
+data-parallel, a process per device (jobs/distributed.py).
 
 It upgrades the database, then keeps the job table honest while it runs the Huey consumer:
 - at start and every few seconds, running jobs whose heartbeat is older than the timeout
@@ -136,34 +140,45 @@ def build_parser() -> argparse.ArgumentParser:
         help="`all` or GPU numbers (0,1,...): one worker per GPU, each seeing only its own "
         "(--workers then counts jobs per GPU); default: one worker, devices as the environment has them",
     )
+    parser.add_argument(
+        "--gpus-per-worker",
+        type=int,
+        default=None,
+        help="with --gpus: one worker per N GPUs (0,1 / 2,3 / ...), for jobs with "
+        "training.num_devices up to N (default 1)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return parser
 
 
+_SUPERVISOR_OPTIONS = ("--gpus", "--gpus-per-worker")
+
+
 def _without_gpus(argv: list[str]) -> list[str]:
-    """The command line of one per-GPU worker: ours without --gpus."""
+    """The command line of one per-GPU worker: ours without --gpus and --gpus-per-worker."""
     out, skip = [], False
     for arg in argv:
         if skip:
             skip = False
-        elif arg == "--gpus":
+        elif arg in _SUPERVISOR_OPTIONS:
             skip = True
-        elif not arg.startswith("--gpus="):
+        elif not arg.startswith(tuple(f"{option}=" for option in _SUPERVISOR_OPTIONS)):
             out.append(arg)
     return out
 
 
-def run_per_gpu(gpus: list[str], child_argv: list[str]) -> int:
-    """Start one worker per GPU and wait for them; signals are passed on to all of them."""
+def run_per_gpu(groups: list[list[str]], child_argv: list[str]) -> int:
+    """Start one worker per group of GPUs and wait for them; signals are passed on to all of them."""
     import subprocess
 
     from jobs.devices import worker_env
 
     children = []
-    for gpu in gpus:
+    gpus = [",".join(group) for group in groups]
+    for group in gpus:
         cmd = [sys.executable, "-m", "jobs.worker", *child_argv]
-        proc = subprocess.Popen(cmd, env=worker_env(gpu), preexec_fn=_terminate_with_parent)
-        log.info("worker for GPU %s: pid %s", gpu, proc.pid)
+        proc = subprocess.Popen(cmd, env=worker_env(group), preexec_fn=_terminate_with_parent)
+        log.info("worker for GPU %s: pid %s", group, proc.pid)
         children.append(proc)
 
     def forward(signum, frame):
@@ -199,17 +214,23 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(processName)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    if args.gpus is not None:
-        from jobs.devices import GpuSpecError, parse_gpus
+    from jobs.devices import GpuSpecError, group_gpus, owned_devices, parse_gpus
 
+    if args.gpus is None and args.gpus_per_worker is not None:
+        parser.error("--gpus-per-worker needs --gpus (the GPUs to split into workers)")
+    if args.gpus is not None:
         try:
-            gpus = parse_gpus(args.gpus)
+            groups = group_gpus(parse_gpus(args.gpus), args.gpus_per_worker or 1)
         except GpuSpecError as exc:
             parser.error(str(exc))
-        return run_per_gpu(gpus, _without_gpus(argv))
+        return run_per_gpu(groups, _without_gpus(argv))
+    try:
+        devices = owned_devices()
+    except GpuSpecError as exc:
+        parser.error(str(exc))
     logging.getLogger("alembic").setLevel(logging.WARNING)
     faulthandler.register(signal.SIGUSR1, all_threads=True)
-    log.info("starting worker %s", os.getpid())
+    log.info("starting worker %s (%d device%s)", os.getpid(), devices, "" if devices == 1 else "s")
     from jobs import db, queue
 
     timeout = args.heartbeat_timeout or max(30.0, 6 * config.heartbeat_interval())

@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 from transformers import TrainerCallback
 
+from neat.engine.distributed import any_rank, rank
 from neat.engine.eta import EtaClock
 from neat.engine.metrics import bare, is_bookkeeping
 from neat.engine.rundir import RunDir
@@ -29,6 +30,9 @@ class EventBridge(TrainerCallback):
         # Another: a micro-batch larger than this runs out of memory at its first step.
         oom_batch = os.environ.get("NEAT_SIMULATE_OOM_ABOVE_BATCH")
         self._oom_above_batch = int(oom_batch) if oom_batch else None
+        # And one for data-parallel runs: "RANK:STEP" makes that process fail at that step.
+        failure = os.environ.get("NEAT_SIMULATE_RANK_FAILURE")
+        self._failure = tuple(int(part) for part in failure.split(":")) if failure else None
 
     # -- emitting -----------------------------------------------------------------------------
     def emit(self, event: dict) -> None:
@@ -122,8 +126,12 @@ class EventBridge(TrainerCallback):
             raise torch.OutOfMemoryError(
                 f"simulated out of memory with a micro-batch of {args.per_device_train_batch_size}"
             )
+        if self._failure is not None and self._failure == (rank(), state.global_step):
+            raise RuntimeError(f"simulated failure of rank {rank()} at step {state.global_step}")
         self._mark = time.time()
-        if not self.stop_requested and any(listener.should_stop() for listener in self.listeners):
+        # every process asks, and stops with the others: under DDP only rank 0 has listeners
+        wanted = not self.stop_requested and any(listener.should_stop() for listener in self.listeners)
+        if not self.stop_requested and any_rank(wanted):
             self.stop_requested = True
             control.should_save = True
             control.should_training_stop = True

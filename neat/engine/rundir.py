@@ -114,8 +114,9 @@ class RunDir:
         """The logged events, optionally only those at steps <= `up_to_step`."""
         return [r for _, r in self._lines() if up_to_step is None or _step(r) <= up_to_step]
 
-    def metric_points(self, up_to_step: int) -> list[dict[str, Any]]:
-        """One point (step, epoch, split, name, value) per number logged at steps <= `up_to_step`."""
+    def metric_points(self, up_to_step: int | None = None) -> list[dict[str, Any]]:
+        """One point (step, epoch, split, name, value) per number logged at steps <= `up_to_step`
+        (None: every step)."""
         points = []
         for record in self.records(up_to_step):
             if not isinstance(record.get("step"), int) or not isinstance(record.get("metrics"), dict):

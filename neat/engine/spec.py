@@ -21,6 +21,7 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 # NEAT's initialisation of A (neat/layer.py): "calibrated" scales A per layer so act(A W0) has
 # RMS 1/sqrt(in) whatever W0's scale; "kaiming" is PEFT's stock Kaiming-uniform A.
 NEAT_INITS = ("calibrated", "kaiming")
+MAX_DEVICES = 16  # training.num_devices: data-parallel processes on one machine
 ACTIVATIONS = ("relu", "gelu", "silu", "tanh", "sigmoid", "leaky_relu", "linear")
 
 # Names accepted in model.name_or_path for the models bundled through pip packages.
@@ -105,6 +106,9 @@ class TrainingSpec:
     precision: str = "auto"
     seed: int = 42
     save_merged: bool = False
+    # Processes that train the run data-parallel, one per device (a job worker that owns that
+    # many launches them); batch_size is per device, so the effective batch grows with it.
+    num_devices: int = 1
 
 
 @dataclass
@@ -213,6 +217,8 @@ class RunSpec:
             bad("training.early_stopping_patience", "must be at least 1 evaluation (or empty for off)")
         if t.save_total_limit < 1:
             bad("training.save_total_limit", "must keep at least 1 checkpoint")
+        if not 1 <= t.num_devices <= MAX_DEVICES:
+            bad("training.num_devices", f"must be between 1 and {MAX_DEVICES} devices, got {t.num_devices}")
         return e
 
     def validate(self) -> RunSpec:

@@ -26,6 +26,7 @@ from neat.engine import precision as precisions
 from neat.engine.attach import attach_method, parameter_groups
 from neat.engine.data import load_raw
 from neat.engine.data_check import check_dataset
+from neat.engine.distributed import rank
 from neat.engine.errors import OutOfMemoryError, TrainingStopped, UserError
 from neat.engine.events import PrintListener, TrainingListener
 from neat.engine.loading import head_module_names, load_base_model, load_processor
@@ -39,10 +40,6 @@ from neat.engine.tasks import label_info, perplexity, prepare_task
 def _precision_flags(precision: str) -> dict:
     """Trainer's own mixed-precision flags for a resolved precision (autocast on CPU too)."""
     return {"bf16": precision == "bf16", "fp16": precision == "fp16"}
-
-
-def _is_main_process() -> bool:
-    return int(os.environ.get("RANK", "0")) == 0
 
 
 class _NeatTrainer(Trainer):
@@ -110,7 +107,7 @@ def run(
     """Train `spec` into `output_dir`; returns the summary (also written to summary.json)."""
     spec.validate()
     out = RunDir(output_dir)
-    main = _is_main_process()
+    main = rank() == 0  # rank 0 reports and writes the run's files
     if main:
         out.checkpoints.mkdir(parents=True, exist_ok=True)
         spec.save(out.spec_file)
@@ -166,6 +163,8 @@ def run(
         bridge.message(f"method {spec.method.name}: {trainable:,} trainable of {total:,} parameters")
         world_size = int(os.environ.get("WORLD_SIZE", "1"))
         bridge.message(f"devices: {device}, world_size={world_size}, precision {run_precision}")
+        if world_size != spec.training.num_devices:
+            bridge.message(_process_count_warning(spec.training.num_devices, world_size), level="warning")
 
         args = _training_arguments(spec, out.checkpoints, task.main_metric, run_precision)
         callbacks = [bridge]
@@ -233,6 +232,7 @@ def _save_outputs(
         "rows": rows,
         "trainable_parameters": trainable,
         "precision": _precision_that_ran(trainer.args),
+        "num_processes": trainer.args.world_size,  # data-parallel processes that trained it
         "train_seconds": round(time.time() - started, 2),
         "peak_memory_bytes": peak_memory_bytes(),
         "versions": library_versions(),
@@ -271,6 +271,15 @@ def _score_test_split(spec, out: RunDir, trainer, processor, info, precision: st
     out.summary_file.write_text(json.dumps(summary, indent=2), encoding="utf-8")
     shown = {k: v for k, v in summary["test_metrics"].items() if v is not None}
     bridge.message(f"test split: {_format_metrics(shown)}")
+
+
+def _process_count_warning(asked: int, running: int) -> str:
+    """The launcher, not the engine, starts the processes: say when they differ from the spec."""
+    return (
+        f"training.num_devices is {asked} but {running} process(es) train this run (a job worker "
+        f"that owns {asked} devices launches them; on the command line: accelerate launch "
+        f"--num_processes {asked} -m neat.train ...)"
+    )
 
 
 def _precision_that_ran(args: TrainingArguments) -> str:

@@ -131,3 +131,24 @@ def test_gpus_are_passed_to_the_worker_and_a_bad_list_is_refused(monkeypatch, ca
     monkeypatch.setattr(app_main.subprocess, "Popen", lambda cmd, **kw: calls.append(cmd) or Started())
     app_main.WorkerProcess(workers=2, gpus="0,1").start()
     assert calls[0][1:] == ["-m", "jobs.worker", "--workers", "2", "--gpus", "0,1"]
+
+
+def test_gpus_per_worker_is_passed_on_and_a_group_that_does_not_split_is_refused(
+    monkeypatch, capsys, neat_home
+):
+    started = []
+    monkeypatch.setattr(app_main.WorkerProcess, "start", lambda self: started.append(1))
+    assert app_main.main(["--port", "0", "--gpus", "0,1,2", "--gpus-per-worker", "2"]) == 2
+    assert "do not split into workers of 2" in capsys.readouterr().err
+    assert app_main.main(["--port", "0", "--gpus-per-worker", "2"]) == 2
+    assert "needs --gpus" in capsys.readouterr().err
+    assert started == []
+    calls = []
+
+    class Started:
+        pid = 1
+
+    monkeypatch.undo()
+    monkeypatch.setattr(app_main.subprocess, "Popen", lambda cmd, **kw: calls.append(cmd) or Started())
+    app_main.WorkerProcess(workers=1, gpus="all", gpus_per_worker=2).start()
+    assert calls[0][-4:] == ["--gpus", "all", "--gpus-per-worker", "2"]

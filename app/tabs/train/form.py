@@ -153,6 +153,7 @@ FIELD_LABELS = {
     "training.save_total_limit": "Checkpoints kept",
     "training.early_stopping_patience": "Early stopping patience",
     "training.metric_for_best": "Metric for the best checkpoint",
+    "training.num_devices": "Devices (data-parallel)",
     "sweep": "Sweep",
     "method.seeds": "Seeds to compare",
 }
