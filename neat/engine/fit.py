@@ -56,6 +56,7 @@ class FitEstimate:
     device: str
     free_gpu_bytes: int | None
     free_ram_bytes: int | None
+    devices: int = 1  # training.num_devices: the memory figures are per device (per process)
 
     def sentence(self) -> str:
         parts = []
@@ -63,8 +64,11 @@ class FitEstimate:
             parts.append(f"{self.gpu_bytes / GIB:.1f} GiB of GPU memory")
         parts.append(f"{self.ram_bytes / GIB:.1f} GiB of RAM")
         text = f"needs about {' / '.join(parts)}"
+        if self.devices > 1:
+            text += f" per device ({self.devices} devices)"
         if self.minutes is not None:
-            text += f", about {_minutes(self.minutes)} on this machine ({self.device}, {self.precision})"
+            on = "this machine" if self.devices == 1 else f"{self.devices} devices like this machine's"
+            text += f", about {_minutes(self.minutes)} on {on} ({self.device}, {self.precision})"
         return text
 
     def warnings(self) -> list[str]:
@@ -75,9 +79,12 @@ class FitEstimate:
                 f"this needs more GPU memory than is free ({self.free_gpu_bytes / GIB:.1f} GiB): "
                 "lower training.batch_size or training.max_length, or use method neat/lora"
             )
-        if self.free_ram_bytes is not None and self.ram_bytes > self.free_ram_bytes:
+        # the data-parallel processes share the machine's RAM: each holds its own copy
+        ram = self.ram_bytes * self.devices
+        if self.free_ram_bytes is not None and ram > self.free_ram_bytes:
+            processes = f" ({self.devices} processes)" if self.devices > 1 else ""
             found.append(
-                f"this needs more RAM than is free ({self.free_ram_bytes / GIB:.1f} GiB): "
+                f"this needs more RAM than is free{processes} ({self.free_ram_bytes / GIB:.1f} GiB): "
                 "lower training.batch_size or training.max_length, or use a smaller model"
             )
         return found
@@ -123,7 +130,9 @@ def estimate(
 
     Batches are padded to their longest row, so with the dataset check's `token_lengths`
     (p50/p90/p99/max) memory follows the longest row and time a typical batch; without them
-    every row counts as max_length long.
+    every row counts as max_length long. Memory is per device (training.batch_size is per
+    device); with training.num_devices > 1 the time is that of the run's steps on that many
+    devices like this one.
     """
     from neat.engine import precision as precisions
     from neat.engine.budget import meta_model, param_budget
@@ -177,10 +186,12 @@ def estimate(
         efficiency = TIME_EFFICIENCY.get((device, precision), GPU_TIME_EFFICIENCY)
         minutes = steps * flops / (efficiency * matmul_flops(device, precision)) / 60
     free_gpu, free_ram = _free_memory(device)
-    return FitEstimate(gpu, ram, minutes, precision, device, free_gpu, free_ram)
+    devices = spec.training.num_devices
+    return FitEstimate(gpu, ram, minutes, precision, device, free_gpu, free_ram, devices)
 
 
 def _steps(spec: RunSpec, train_rows: int | None) -> int | None:
+    """Optimizer steps of the run; a step's work, per device, is batch_size x grad_accum rows."""
     t = spec.training
     if t.max_steps > 0:
         return t.max_steps
@@ -188,7 +199,11 @@ def _steps(spec: RunSpec, train_rows: int | None) -> int | None:
         return None
     import math
 
-    return math.ceil(t.epochs * math.ceil(train_rows / (t.batch_size * t.grad_accum)))
+    # Data-parallel: each step takes batch_size x grad_accum rows on every device at once, so an
+    # epoch is num_devices times fewer steps and each device does 1/num_devices of its work (to
+    # first order: the gradient all-reduce is not counted). Max steps are steps of every device,
+    # so a run of max_steps takes as long on several devices as on one (and sees more rows).
+    return math.ceil(t.epochs * math.ceil(train_rows / (t.batch_size * t.grad_accum * t.num_devices)))
 
 
 @functools.cache

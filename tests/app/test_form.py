@@ -82,6 +82,9 @@ def test_model_and_dataset_sources_pick_the_right_field():
         ("validation_fraction", 0, "dataset.validation_fraction"),
         ("max_rows", 1, "dataset.max_rows"),
         ("model_embedded", "embedded:nope", "model.name_or_path"),
+        ("num_devices", 0, "training.num_devices"),
+        ("num_devices", 17, "training.num_devices"),
+        ("num_devices", 1.5, "training.num_devices"),
     ],
 )
 def test_invalid_values_name_their_field_and_section(key, value, field):
@@ -116,6 +119,19 @@ def test_spec_to_form_round_trips(task):
     again, errors = form_to_spec(spec_to_form(spec))
     assert errors == []
     assert again.to_dict() == spec.to_dict()
+
+
+def test_a_cloned_data_parallel_job_keeps_its_devices():
+    assert FORM_DEFAULTS["num_devices"] == 1 == RunSpec().training.num_devices
+    spec = example_spec("classification")
+    spec.training.num_devices = 2
+    values = spec_to_form(spec)
+    assert values["num_devices"] == 2
+    again, errors = validate_form(values)
+    assert errors == [] and again.training.num_devices == 2
+    assert again.to_dict() == spec.to_dict()
+    assert form.section_of("training.num_devices") == "training"
+    assert form.FIELD_LABELS["training.num_devices"] == "Devices (GPUs)"
 
 
 def test_a_cloned_stock_init_job_keeps_its_init():

@@ -124,6 +124,11 @@ def test_nothing_is_queued_when_the_form_has_errors(neat_home, tiny_model, revie
     assert [e.field for e in result.errors] == ["dataset.source"]
     result = start.start(_values(tiny_model.parent / "missing-model", reviews_csv))
     assert [e.field for e in result.errors] == ["model.name_or_path"]
+    for devices in (0, 17):  # 1 to 16 devices
+        result = start.start(_values(tiny_model, reviews_csv, num_devices=devices))
+        assert [e.field for e in result.errors] == ["training.num_devices"]
+        shown = form.format_errors(form.errors_by_section(result.errors)["training"])
+        assert "**Devices (GPUs)** (`training.num_devices`)" in shown
     assert backend.list_jobs() == [] and "Nothing was queued" in result.message
 
 

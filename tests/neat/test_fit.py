@@ -46,6 +46,25 @@ def test_sentence_time_and_warnings(monkeypatch):
     assert any("more GPU memory than is free" in w for w in gpu.warnings())
 
 
+def test_data_parallel_spreads_an_epoch_over_the_devices_and_memory_stays_per_device(monkeypatch):
+    one = fit.estimate(_spec(), device="cpu", train_rows=1600)
+    two = fit.estimate(_spec(num_devices=2), device="cpu", train_rows=1600)
+    # 1,600 rows at batch 16: 100 steps on one device, 50 on each of two
+    assert two.minutes == pytest.approx(one.minutes / 2)
+    assert (two.ram_bytes, two.gpu_bytes) == (one.ram_bytes, one.gpu_bytes)
+    assert "GiB of RAM per device (2 devices)" in two.sentence()
+    assert "on 2 devices like this machine's (cpu, fp32)" in two.sentence()
+    assert "per device" not in one.sentence() and "on this machine (cpu, fp32)" in one.sentence()
+    # max steps are every device's steps: as long on two devices as on one
+    steps_one = fit.estimate(_spec(max_steps=60), device="cpu").minutes
+    assert fit.estimate(_spec(max_steps=60, num_devices=2), device="cpu").minutes == pytest.approx(steps_one)
+    # each process holds its own copy in RAM: two of them need twice what one needs
+    monkeypatch.setattr(fit, "_free_memory", lambda device: (None, int(one.ram_bytes * 1.5)))
+    assert fit.estimate(_spec(), device="cpu").warnings() == []
+    [warning] = fit.estimate(_spec(num_devices=2), device="cpu").warnings()
+    assert "more RAM than is free (2 processes)" in warning
+
+
 def test_halved_micro_batch_keeps_the_effective_batch():
     half = fit.halved_micro_batch(_spec(batch=16, grad_accum=2))
     assert (half.training.batch_size, half.training.grad_accum) == (8, 4)

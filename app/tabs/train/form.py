@@ -122,6 +122,8 @@ FIELDS: tuple[Field, ...] = (
     F("logging_steps", "training.logging_steps", "Logging interval", 10, "training", "int"),
     F("seed", "training.seed", "Seed", 42, "training", "int"),
     F("precision", "training.precision", "Precision", "auto", "training"),
+    # data-parallel processes, one per GPU; a job asking for N waits for a worker owning N GPUs
+    F("num_devices", "training.num_devices", "Devices (GPUs)", 1, "training", "int"),
     F("save_merged", "training.save_merged", "Save a merged model", False, "training", "bool"),
     # the Sweep accordion's value lists (app/tabs/train/sweep.py); empty: not swept
     *(F(key, None, label, "", "training") for key, (_, label, _) in SWEEP_LISTS.items()),
@@ -153,7 +155,6 @@ FIELD_LABELS = {
     "training.save_total_limit": "Checkpoints kept",
     "training.early_stopping_patience": "Early stopping patience",
     "training.metric_for_best": "Metric for the best checkpoint",
-    "training.num_devices": "Devices (data-parallel)",
     "sweep": "Sweep",
     "method.seeds": "Seeds to compare",
 }

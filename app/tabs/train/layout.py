@@ -320,6 +320,16 @@ def build() -> TrainTab:
                 label="Precision",
                 info="auto: bf16/fp16 on a GPU, fp32 on CPU",
             )
+            f["num_devices"] = gr.Number(
+                value=d["num_devices"],
+                label="Devices (GPUs)",
+                info="data-parallel, one process per GPU; more than 1 needs a worker that owns that "
+                "many GPUs (--gpus-per-worker)",
+                precision=0,
+                minimum=1,
+                maximum=16,
+                elem_id="num-devices",
+            )
             f["save_merged"] = gr.Checkbox(value=d["save_merged"], label="Also save a merged model")
         err_training = _error_box("training")
     sweep_boxes, sweep_size = sweep.build(d)

@@ -57,6 +57,7 @@ DEMO_KEYS = (
     "test_source",
     "target_modules",
     "precision",
+    "num_devices",  # the demo runs on one device (NEAT-S and NEAT-L leave it as it is)
     *TRAINING_KEYS,
 )
 PRESET_KEYS = {"NEAT-S": TRAINING_KEYS, "NEAT-L": TRAINING_KEYS, "Quick CPU demo": DEMO_KEYS}
