@@ -276,6 +276,13 @@ def method_defaults(task: str, method: str) -> dict[str, dict]:
     return defaults(task, method)
 
 
+def defaults_evidence(task: str) -> str:
+    """What the quality suite measured for NEAT at its defaults on this kind of task."""
+    from neat.engine.defaults import defaults_evidence as evidence
+
+    return evidence(task)
+
+
 def with_method_defaults(spec: RunSpec, method: str) -> RunSpec:
     """A copy of `spec` switched to `method`, at that method's own defaults for the task."""
     from neat.engine.defaults import with_method_defaults as switched

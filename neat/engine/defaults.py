@@ -50,6 +50,30 @@ METHOD_DEFAULTS: dict[str, dict[str, dict[str, dict]]] = {
 }
 TASK_ALIASES = {"text-classification": "classification", "chat": "causal-lm", "image": "image-classification"}
 
+EVIDENCE_CLASSIFICATION = (
+    "**At these defaults** (quality suite, benchmarks/RESULTS.md): on three text classification "
+    "tasks NEAT matched or beat LoRA at the same parameter budget; full fine-tuning was still "
+    "ahead on sentiment."
+)
+EVIDENCE_CAUSAL_LM = (
+    "**At these defaults** (quality suite, benchmarks/RESULTS.md): on SmolLM2 chat fine-tuning "
+    "NEAT reached a higher held-out loss than LoRA at every learning rate tried; LoRA is the "
+    "safer choice for chat until that changes."
+)
+EVIDENCE_IMAGE = (
+    "**At these defaults** (quality suite, benchmarks/RESULTS.md): on digits with a small "
+    "randomly initialised ViT NEAT learned more than LoRA in the same steps."
+)
+
+# What the quality suite measured at these defaults, per task (benchmarks/RESULTS.md, "Quality
+# suite"): the Train tab shows it under the parameter budget, so that a user knows where NEAT
+# is expected to help and where another method or a longer run may serve better.
+DEFAULTS_EVIDENCE: dict[str, str] = {
+    "classification": EVIDENCE_CLASSIFICATION,
+    "causal-lm": EVIDENCE_CAUSAL_LM,
+    "image-classification": EVIDENCE_IMAGE,
+}
+
 
 def method_defaults(task: str, method: str) -> dict[str, dict]:
     """{"method": {...}, "training": {...}}: the fields `method` sets by default for `task`."""
@@ -59,6 +83,12 @@ def method_defaults(task: str, method: str) -> dict[str, dict]:
     if method not in METHOD_DEFAULTS[task]:
         raise ValueError(f"no defaults for method {method!r}; choose {', '.join(METHOD_DEFAULTS[task])}")
     return copy.deepcopy(METHOD_DEFAULTS[task][method])
+
+
+def defaults_evidence(task: str) -> str:
+    """One paragraph: how NEAT at its defaults compared with LoRA and full fine-tuning on this
+    kind of task in the quality suite ("" for a task the suite does not cover)."""
+    return DEFAULTS_EVIDENCE.get(TASK_ALIASES.get(task, task), "")
 
 
 def with_method_defaults(spec, method: str):

@@ -90,6 +90,11 @@ def test_budget_shows_neat_next_to_lora_at_the_same_rank(tiny_model):
     assert "rank must be" in assistants.budget_markdown({**values, "r": 0})
     # the fit check's sentence sits under the counts, before anything is launched
     assert "**Fit check** — needs about " in text and "GiB of RAM" in text
+    # and what the quality suite measured at the defaults for the form's task, under it
+    assert text.endswith(backend.defaults_evidence("classification"))
+    chat = assistants.budget_markdown({**values, "task": "causal-lm"})
+    assert backend.defaults_evidence("causal-lm") in chat
+    assert backend.defaults_evidence("classification") not in chat
 
 
 def test_dataset_preview_columns_and_mapping(tiny_model, reviews_csv):

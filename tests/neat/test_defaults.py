@@ -50,6 +50,15 @@ def test_a_fresh_head_next_to_an_adapter_learns_faster_than_next_to_full_fine_tu
     )
 
 
+def test_every_task_with_defaults_says_what_the_quality_suite_measured_there():
+    from neat.engine.defaults import defaults_evidence
+
+    for task in METHOD_DEFAULTS:
+        assert "RESULTS.md" in defaults_evidence(task), task
+    assert defaults_evidence("chat") == defaults_evidence("causal-lm") != defaults_evidence("image")
+    assert defaults_evidence("translation") == ""
+
+
 def test_with_method_defaults_switches_method_and_leaves_the_original():
     neat = example_spec("classification", "neat")
     lora = with_method_defaults(neat, "lora")

@@ -134,7 +134,8 @@ def budget_markdown(values: dict, num_labels: int = 2) -> str:
     if neat and lora and method == "neat":
         line += f". LoRA at equal budget: r={equal_budget_rank(neat, lora, r)}."
     fit = backend.fit_markdown(validate_form(values)[0], num_labels)
-    return line + ("\n\n" + fit if fit else "")
+    evidence = backend.defaults_evidence(values.get("task") or "classification")
+    return line + "".join(f"\n\n{part}" for part in (fit, evidence) if part)
 
 
 def _fmt(n) -> str:
