@@ -57,8 +57,10 @@ EVIDENCE_CLASSIFICATION = (
 )
 EVIDENCE_CAUSAL_LM = (
     "**At these defaults** (quality suite, benchmarks/RESULTS.md): on SmolLM2 chat fine-tuning "
-    "NEAT reached a higher held-out loss than LoRA at every learning rate tried; LoRA is the "
-    "safer choice for chat until that changes."
+    "NEAT's held-out loss stayed above LoRA's at every learning rate tried. Part of the gap is "
+    "the narrowing v_proj of grouped-query attention, which NEAT's update barely reaches beyond "
+    "W0's own rows (the check before launch warns about such layers); on q_proj and o_proj the "
+    "gap halved but did not close. LoRA is the safer choice for chat for now."
 )
 EVIDENCE_IMAGE = (
     "**At these defaults** (quality suite, benchmarks/RESULTS.md): on digits with a small "

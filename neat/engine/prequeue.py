@@ -89,7 +89,7 @@ def _check_model(spec, result: PrequeueResult):
                     f"({type(config).__name__}); use {limit:,} or less",
                 )
             )
-    if spec.method.name != "full" and spec.method.target_modules:
+    if spec.method.name != "full":
         _check_targets(spec, result)
     if spec.task == "image-classification":
         return None
@@ -102,13 +102,22 @@ def _check_model(spec, result: PrequeueResult):
 
 def _check_targets(spec, result: PrequeueResult) -> None:
     """Every target names linear layers (PEFT matches a name or a dotted suffix); a typo would
-    otherwise be dropped silently when another target matches."""
-    from neat.engine.budget import describe_linear_modules
+    otherwise be dropped silently when another target matches. NEAT on a layer that narrows
+    (in > out) gets a warning: see _narrowing_targets."""
+    from neat.engine.budget import default_targets, describe_linear_modules
 
+    m = spec.model
     try:
-        modules = describe_linear_modules(spec.model.name_or_path, spec.task, spec.model.trust_remote_code)
+        modules = describe_linear_modules(m.name_or_path, spec.task, m.trust_remote_code)
+        targets = spec.method.target_modules or default_targets(
+            m.name_or_path, spec.task, m.trust_remote_code
+        )
     except (UserError, OSError, ValueError, KeyError, RuntimeError) as exc:
         result.warnings.append(f"could not list the model's layers to check target_modules: {_one_line(exc)}")
+        return
+    if spec.method.name == "neat":
+        result.warnings += _narrowing_targets(modules, targets)
+    if not spec.method.target_modules:
         return
     names = [name for name, _, _ in modules]
     missing = [t for t in spec.method.target_modules if not any(n == t or n.endswith("." + t) for n in names)]
@@ -121,6 +130,28 @@ def _check_targets(spec, result: PrequeueResult) -> None:
                 f"its linear layers are: {', '.join(kinds)}",
             )
         )
+
+
+def _narrowing_targets(modules: list[tuple[str, int, int]], targets: list[str]) -> list[str]:
+    """A warning per targeted layer kind that maps more inputs to fewer outputs (in > out).
+
+    NEAT's update is dW = B act(A W0): its input side is built from W0's rows, so on a
+    narrowing layer (a grouped-query k/v projection, a down projection) it reaches little
+    beyond the `out` input directions W0 already reads, where LoRA's free A reaches all `in`.
+    """
+    shapes: dict[str, tuple[int, int]] = {}
+    for name, n_in, n_out in modules:
+        kind = next((t for t in targets if name == t or name.endswith("." + t)), None)
+        if kind is not None and n_in > n_out:
+            shapes.setdefault(kind, (n_in, n_out))
+    return [
+        f"NEAT on {kind} ({n_in:,} -> {n_out:,} features): NEAT builds its update from the frozen "
+        f"weight's {n_out:,} rows, so it can change little of how the layer reads the other "
+        f"{n_in - n_out:,} input directions (LoRA reaches all of them). On such layers NEAT trailed "
+        "LoRA in the quality suite (benchmarks/RESULTS.md); layers that keep or widen their size "
+        "(q_proj, o_proj, up_proj) do not have this limit"
+        for kind, (n_in, n_out) in shapes.items()
+    ]
 
 
 def _check_chat_room(spec, tokenizer, raw, result: PrequeueResult) -> None:

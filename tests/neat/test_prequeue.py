@@ -173,3 +173,25 @@ def test_neat_train_check_runs_it(bert, csv, tmp_path, capsys):
     spec.save(tmp_path / "run.yaml")
     assert main([str(tmp_path / "run.yaml"), "--check"]) == 0
     assert "40 rows" in capsys.readouterr().out
+
+
+def test_neat_on_a_narrowing_layer_warns_with_its_shape(llama, tmp_path):
+    data = _chat_file(tmp_path / "c.jsonl", [(f"hi {i}", "hello there") for i in range(10)])
+
+    def narrowing(spec):
+        result = check_run(spec)
+        assert result.ok, result.errors
+        return [w for w in result.warnings if w.startswith("NEAT on ")]
+
+    # grouped-query attention: v_proj maps 32 features to 16 (2 of 4 heads), q_proj keeps 32
+    (warning,) = narrowing(_chat_spec(llama, data))
+    assert warning.startswith("NEAT on v_proj (32 -> 16 features)") and "other 16 input directions" in warning
+    defaults = _chat_spec(llama, data)
+    defaults.method.target_modules = None  # the architecture's defaults: q_proj, v_proj
+    assert narrowing(defaults) == [warning]
+    square = _chat_spec(llama, data)
+    square.method.target_modules = ["q_proj", "o_proj", "up_proj"]
+    assert narrowing(square) == []
+    lora = _chat_spec(llama, data)
+    lora.method.name = "lora"
+    assert narrowing(lora) == []
