@@ -400,10 +400,13 @@ def run_suite(
     order = plan(cfgs, seeds)
     for i, (key, method, lr, seed) in enumerate(order, start=1):
         t = tasks[key]
-        if only_cached:
-            if not result_path(t["results"], method, lr, seed).is_file():
-                continue
-        record = run_one(t["cfg"], t["data"], t["budget"], method, lr, seed, t["dir"], t["results"], t["key"])
+        if only_cached and not result_path(t["results"], method, lr, seed).is_file():
+            continue
+        record = run_one(
+            t["cfg"], t["data"], t["budget"], method, lr, seed, t["dir"], t["results"], t["key"], only_cached
+        )
+        if record is None:  # --report-cache: a result for older settings is not reported
+            continue
         t["runs"].append(record)
         note = "cached" if record.get("cached") else f"{record['train_seconds']:.0f} s"
         if not only_cached:

@@ -83,9 +83,12 @@ def result_path(results_dir: Path, method: str, lr: float, seed: int) -> Path:
     return results_dir / f"{method}-lr{lr:g}-s{seed}.json"
 
 
-def run_one(cfg, data, budget, method, lr, seed, task_dir: Path, results_dir: Path, task_key: dict) -> dict:
+def run_one(
+    cfg, data, budget, method, lr, seed, task_dir: Path, results_dir: Path, task_key: dict, cached_only=False
+) -> dict | None:
     """Train one grid point with one seed under task_dir (or read its cached result from
-    results_dir) and test it."""
+    results_dir) and test it. cached_only: None instead of training (no result, or one for
+    other settings)."""
     from neat.engine.train import run
 
     spec = build_spec(cfg, data, budget, method, lr, seed)
@@ -101,6 +104,8 @@ def run_one(cfg, data, budget, method, lr, seed, task_dir: Path, results_dir: Pa
         record = json.loads(cached.read_text())
         if record.get("cache_key") == cache_key:
             return {**record, "cached": True}
+    if cached_only:
+        return None
     run_dir = task_dir / "runs" / name
     shutil.rmtree(run_dir, ignore_errors=True)
     started = time.time()
