@@ -16,18 +16,29 @@ class OpenTab:
     tick is cheap for the server but not for the page: every event makes Gradio's frontend
     walk its whole state, so ticks for hidden tabs kept a browser core busy."""
 
-    def __init__(self, tabs: gr.Tabs, timers: dict[str, gr.Timer]):
+    def __init__(self, tabs: gr.Tabs, timers: dict[str, gr.Timer], opened: dict[str, gr.State]):
         self.tabs = tabs
         self.timers = timers  # tab id -> the timer that refreshes it
+        # tab id -> a flag set True each time the tab opens: its next tick redraws everything,
+        # now that the tab is shown (charts drawn while their tab was hidden can stay blank)
+        self.opened = opened
         self.last = gr.BrowserState(None, storage_key="neat-studio-last-tab")
 
     @property
     def outputs(self) -> list:
         """What opening a tab updates, in the order of open()'s values."""
-        return [self.tabs, self.last, *self.timers.values()]
+        return [self.tabs, self.last, *self.timers.values(), *self.opened.values()]
+
+    @property
+    def timer_outputs(self) -> list:
+        """What timer_updates() updates."""
+        return [*self.timers.values(), *self.opened.values()]
 
     def timer_updates(self, tab_id: str | None) -> list:
-        return [gr.Timer(active=tab_id == owner) for owner in self.timers]
+        """Each tab's timer runs only while it is open; the opened tab's flag is raised."""
+        return [gr.Timer(active=tab_id == owner) for owner in self.timers] + [
+            True if tab_id == owner else gr.skip() for owner in self.opened
+        ]
 
     def open(self, tab_id: str) -> list:
         """Values for `outputs` when a handler opens `tab_id` itself (Start, Clone, ...)."""
@@ -43,7 +54,7 @@ def wire_open_tab(demo: gr.Blocks, open_tab: OpenTab, pages: list[gr.Tab]) -> No
     stored tab again."""
     ids = [page.id for page in pages if page.id]
     by_label = {page.label: page.id for page in pages if page.id}
-    timers = list(open_tab.timers.values())
+    timers = open_tab.timer_outputs
 
     def picked(evt: gr.SelectData):
         # the event names the tab by its label (and position)

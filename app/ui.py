@@ -54,11 +54,12 @@ def build_app() -> gr.Blocks:
         gr.Markdown("# NEAT Studio\nNo-code fine-tuning with NEAT, the nonlinear parameter-efficient method.")
         # started and stopped by OpenTab: a tab's timer ticks only while the tab is open
         timers = {tab: gr.Timer(REFRESH_SECONDS, active=False) for tab in ("jobs", "evaluate")}
+        opened = {"jobs": gr.State(False)}  # raised when the tab opens: see OpenTab
         with gr.Tabs(selected="train", elem_id="main-tabs") as tabs:
             with gr.Tab("Train", id="train", elem_id="tab-train"):
                 train_tab = train.build()
             with gr.Tab("Jobs", id="jobs", elem_id="tab-jobs"):
-                jobs_view = jobs_tab.build(timers["jobs"])
+                jobs_view = jobs_tab.build(timers["jobs"], opened["jobs"])
             with gr.Tab("Evaluate", id="evaluate", elem_id="tab-evaluate") as evaluate_page:
                 evaluate_tab = evaluate.build(timers["evaluate"])
             with gr.Tab("Compare", id="compare", elem_id="tab-compare") as compare_page:
@@ -70,7 +71,7 @@ def build_app() -> gr.Blocks:
 
         # cross-tab wiring: Start jumps to the new job; Clone fills the form from a job. A handler
         # that opens a tab goes through OpenTab, so a reload lands there too and its timer runs.
-        open_tab = OpenTab(tabs, timers)
+        open_tab = OpenTab(tabs, timers, opened)
         wire_start(train_tab, open_tab, jobs_view)
         wire_clone(jobs_view, train_tab, open_tab)
 

@@ -222,7 +222,8 @@ def _chart(frame):
     return chart_update(frame, "x", "value", "series")
 
 
-def build(timer: gr.Timer) -> JobsTab:
+def build(timer: gr.Timer, opened: gr.State) -> JobsTab:
+    """The tab; `timer` ticks while it is open, `opened` is raised each time it opens."""
     gr.Markdown("All jobs, newest first; the list refreshes by itself. Click a row or pick a job below.")
     notice = gr.Markdown("", elem_id="jobs-notice")
     with gr.Row():
@@ -410,15 +411,21 @@ def build(timer: gr.Timer) -> JobsTab:
         refresh_table, [*filters, table_seen], table_io, show_progress="hidden", trigger_mode="always_last"
     )
 
-    def details_tick(job_id, x, seen, rules_seen, request: gr.Request):
+    def details_tick(job_id, x, seen, rules_seen, just_opened, request: gr.Request):
         viewer = viewer_of(request)
+        if just_opened:  # the first tick since the tab opened: redraw all, now that it is shown
+            out = details(job_id, x, None, force=True, viewer=viewer)
+            tail = [*button_updates(job_id, None, viewer), False]
+            yield from staged([], out, None, True, tail, x)
+            return
         out = details(job_id, x, seen, viewer=viewer)
-        yield from staged([], out, seen, False, button_updates(job_id, rules_seen, viewer), x)
+        tail = [*button_updates(job_id, rules_seen, viewer), gr.skip()]
+        yield from staged([], out, seen, False, tail, x)
 
     timer.tick(
         details_tick,
-        [select, x_axis, last_seen, last_rules],
-        detail_outputs + button_outputs,
+        [select, x_axis, last_seen, last_rules, opened],
+        detail_outputs + button_outputs + [opened],
         show_progress="hidden",
         trigger_mode="always_last",
     )

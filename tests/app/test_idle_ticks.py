@@ -48,16 +48,36 @@ def test_an_idle_jobs_tick_writes_nothing_and_a_change_writes_everything(neat_ho
     assert isinstance(first[-1], tuple)  # the stamp of what is shown
     assert _sends_nothing(table_tick, "all", "", 0, str(job_id), first[-1])
 
-    shown = _first(details_tick, str(job_id), "step", None, None)
-    detail_stamp, button_stamp = shown[6], shown[-1]
+    shown = _first(details_tick, str(job_id), "step", None, None, False)
+    detail_stamp, button_stamp = shown[6], shown[-2]
     assert isinstance(detail_stamp, tuple) and isinstance(button_stamp, tuple)
-    assert _sends_nothing(details_tick, str(job_id), "step", detail_stamp, button_stamp)
+    assert shown[-1] == SKIP  # the tab's "just opened" flag is left alone
+    assert _sends_nothing(details_tick, str(job_id), "step", detail_stamp, button_stamp, False)
+
+    # the first tick after the tab opens redraws everything, charts' colours included (a chart
+    # drawn while its tab was hidden can stay blank), and lowers the flag
+    opened = _yields(details_tick, str(job_id), "step", detail_stamp, button_stamp, True)
+    assert opened[0][6] == detail_stamp and "queued" in opened[0][0] and opened[0][-1] is False
+    assert len(opened) == 2 and all(u != SKIP for u in opened[1][1:4])  # the legends step
 
     # the job moves on: the tick redraws the buttons and writes their new stamp
     store.set_status(job_id, "running")
-    moved = _first(details_tick, str(job_id), "step", detail_stamp, button_stamp)
-    assert moved[-1] != button_stamp and moved[-1] is not SKIP
+    moved = _first(details_tick, str(job_id), "step", detail_stamp, button_stamp, False)
+    assert moved[-2] != button_stamp and moved[-2] != SKIP
     assert moved[6] != detail_stamp and "running" in moved[0]
+
+
+def test_opening_a_tab_raises_its_flag_and_starts_only_its_timer():
+    from app.page_state import OpenTab
+
+    with gr.Blocks():
+        tabs = gr.Tabs()
+        timers = {"jobs": gr.Timer(active=False), "evaluate": gr.Timer(active=False)}
+        open_tab = OpenTab(tabs, timers, {"jobs": gr.State(False)})
+    jobs = open_tab.updates("jobs")
+    assert jobs[open_tab.opened["jobs"]] is True
+    assert jobs[timers["jobs"]].active is True and jobs[timers["evaluate"]].active is False
+    assert open_tab.updates("evaluate")[open_tab.opened["jobs"]] == SKIP
 
 
 def test_an_idle_evaluate_tick_writes_nothing(neat_home):
