@@ -185,7 +185,9 @@ def render_task(cfg: TaskConfig, result: dict) -> str:
         m = p["method"]
         marks = []
         if result["selected"].get(m) is p or (result["selected"].get(m) or {}).get("lr") == p["lr"]:
-            marks.append("best val")
+            # an optimum at the edge of the grid is not bracketed: widen the grid there
+            edge = len(cfg.grid[m]) > 1 and p["lr"] in (min(cfg.grid[m]), max(cfg.grid[m]))
+            marks.append("best val (grid edge)" if edge else "best val")
         if (result["defaults"].get(m) or {}).get("lr") == p["lr"]:
             marks.append("default")
         h = p["hyper"]
