@@ -103,7 +103,7 @@ def _check_model(spec, result: PrequeueResult):
 def _check_targets(spec, result: PrequeueResult) -> None:
     """Every target names linear layers (PEFT matches a name or a dotted suffix); a typo would
     otherwise be dropped silently when another target matches. NEAT on a layer that narrows
-    (in > out) gets a warning: see _narrowing_targets."""
+    (in > out) gets a warning: see narrowing_warnings."""
     from neat.engine.budget import default_targets, describe_linear_modules
 
     m = spec.model
@@ -116,7 +116,7 @@ def _check_targets(spec, result: PrequeueResult) -> None:
         result.warnings.append(f"could not list the model's layers to check target_modules: {_one_line(exc)}")
         return
     if spec.method.name == "neat":
-        result.warnings += _narrowing_targets(modules, targets)
+        result.warnings += narrowing_warnings(modules, targets)
     if not spec.method.target_modules:
         return
     names = [name for name, _, _ in modules]
@@ -132,7 +132,7 @@ def _check_targets(spec, result: PrequeueResult) -> None:
         )
 
 
-def _narrowing_targets(modules: list[tuple[str, int, int]], targets: list[str]) -> list[str]:
+def narrowing_warnings(modules: list[tuple[str, int, int]], targets: list[str]) -> list[str]:
     """A warning per targeted layer kind that maps more inputs to fewer outputs (in > out).
 
     NEAT's update is dW = B act(A W0): its input side is built from W0's rows, so on a

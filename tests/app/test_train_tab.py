@@ -97,6 +97,23 @@ def test_budget_shows_neat_next_to_lora_at_the_same_rank(tiny_model):
     assert backend.defaults_evidence("classification") not in chat
 
 
+def test_budget_notes_neats_limit_on_a_narrowing_layer(tmp_path):
+    from tests.tiny_runs import tiny_llama_folder
+
+    llama = tiny_llama_folder(tmp_path / "llama")  # grouped-query attention: v_proj 32 -> 16
+    values = {
+        **form.FORM_DEFAULTS,
+        "model_kind": form.MODEL_OTHER,
+        "model_path": str(llama),
+        "task": "causal-lm",
+        "target_modules": ["q_proj", "v_proj"],
+    }
+    text = assistants.budget_markdown(values)
+    assert "**Note:** NEAT on v_proj (32 -> 16 features)" in text and "q_proj (" not in text
+    assert "**Note:**" not in assistants.budget_markdown({**values, "method": "lora"})
+    assert "**Note:**" not in assistants.budget_markdown({**values, "target_modules": ["q_proj", "o_proj"]})
+
+
 def test_dataset_preview_columns_and_mapping(tiny_model, reviews_csv):
     summary = assistants.dataset_summary(_values(tiny_model, reviews_csv, col_text="text", col_label="label"))
     assert summary["columns"] == ["review", "sentiment"] and summary["rows"] == 40

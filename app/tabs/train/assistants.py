@@ -133,9 +133,14 @@ def budget_markdown(values: dict, num_labels: int = 2) -> str:
         line += f"; the task head adds {_fmt(head)}, trained in full"
     if neat and lora and method == "neat":
         line += f". LoRA at equal budget: r={equal_budget_rank(neat, lora, r)}."
+    task = values.get("task") or "classification"
+    notes = []
+    if method == "neat":
+        trust = bool(values.get("trust_remote_code"))
+        notes = [f"**Note:** {w}." for w in backend.narrowing_warnings(ref, task, targets, trust)]
     fit = backend.fit_markdown(validate_form(values)[0], num_labels)
-    evidence = backend.defaults_evidence(values.get("task") or "classification")
-    return line + "".join(f"\n\n{part}" for part in (fit, evidence) if part)
+    evidence = backend.defaults_evidence(task)
+    return line + "".join(f"\n\n{part}" for part in (*notes, fit, evidence) if part)
 
 
 def _fmt(n) -> str:
