@@ -383,11 +383,13 @@ def build(timer: gr.Timer, opened: gr.State) -> JobsTab:
         return [gr.skip(), *charts, gr.skip(), gr.skip(), gr.skip()]
 
     def staged(head, out, seen, force, tail, x="step"):
-        """Yield head + details + tail, then (if needed) the charts' drawing properties alone."""
+        """Yield head + details + tail, then (if needed) the charts' drawing properties, with the
+        tail (buttons, stamps) once more: a generator's last yield is what the page keeps, and
+        with skips there the buttons were seen to fall back to their first, disabled state."""
         yield head + out + tail
         second = legends(out, seen, force, x)
         if second is not None:
-            yield [gr.skip()] * len(head) + second + [gr.skip()] * len(tail)
+            yield [gr.skip()] * len(head) + second + tail
 
     def button_updates(job_id, rules_seen, viewer=None):
         job = None
