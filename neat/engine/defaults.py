@@ -18,35 +18,42 @@ import copy
 # fine-tuning 60% -> 86% with the head at 1e-2, one seed each).
 HEAD_LR = 1e-2
 
+
+def _with_head(methods: dict[str, dict]) -> dict[str, dict]:
+    """`methods` for a task that trains a fresh head: each also sets HEAD_LR."""
+    return {
+        name: {**fields, "training": {**fields["training"], "head_learning_rate": HEAD_LR}}
+        for name, fields in methods.items()
+    }
+
+
 # task -> method -> {"method": MethodSpec fields, "training": TrainingSpec fields}
 METHOD_DEFAULTS: dict[str, dict[str, dict[str, dict]]] = {
-    "classification": {
-        "neat": {
-            "method": {"scaling": 1.0, "neat_init": "calibrated"},
-            "training": {"learning_rate": 5e-3, "head_learning_rate": HEAD_LR},
-        },
-        "lora": {
-            "method": {"lora_alpha": None},
-            "training": {"learning_rate": 1e-2, "head_learning_rate": HEAD_LR},
-        },
-        "full": {"method": {}, "training": {"learning_rate": 1e-4, "head_learning_rate": HEAD_LR}},
-    },
+    "classification": _with_head(
+        {
+            "neat": {
+                "method": {"scaling": 1.0, "neat_init": "calibrated"},
+                "training": {"learning_rate": 5e-3},
+            },
+            "lora": {"method": {"lora_alpha": None}, "training": {"learning_rate": 1e-2}},
+            "full": {"method": {}, "training": {"learning_rate": 1e-4}},
+        }
+    ),
     "causal-lm": {
         "neat": {"method": {"scaling": 1.0, "neat_init": "calibrated"}, "training": {"learning_rate": 5e-3}},
         "lora": {"method": {"lora_alpha": None}, "training": {"learning_rate": 1e-2}},
         "full": {"method": {}, "training": {"learning_rate": 1e-4}},
     },
-    "image-classification": {
-        "neat": {
-            "method": {"scaling": 1.0, "neat_init": "calibrated"},
-            "training": {"learning_rate": 5e-3, "head_learning_rate": HEAD_LR},
-        },
-        "lora": {
-            "method": {"lora_alpha": None},
-            "training": {"learning_rate": 1e-2, "head_learning_rate": HEAD_LR},
-        },
-        "full": {"method": {}, "training": {"learning_rate": 5e-4, "head_learning_rate": HEAD_LR}},
-    },
+    "image-classification": _with_head(
+        {
+            "neat": {
+                "method": {"scaling": 1.0, "neat_init": "calibrated"},
+                "training": {"learning_rate": 5e-3},
+            },
+            "lora": {"method": {"lora_alpha": None}, "training": {"learning_rate": 1e-2}},
+            "full": {"method": {}, "training": {"learning_rate": 5e-4}},
+        }
+    ),
 }
 TASK_ALIASES = {"text-classification": "classification", "chat": "causal-lm", "image": "image-classification"}
 
