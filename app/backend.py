@@ -276,15 +276,16 @@ def method_defaults(task: str, method: str) -> dict[str, dict]:
     return defaults(task, method)
 
 
-def narrowing_warnings(ref: str, task: str, targets: list[str] | None, trust_remote_code: bool) -> list[str]:
+def narrowing_warnings(ref: str, task: str, targets: list[str] | None) -> list[str]:
     """NEAT's limit on the targeted layers that narrow (in > out), as the check before launch
-    words it (neat.engine.prequeue); [] when the model cannot be described."""
+    words it (neat.engine.prequeue); [] when the model cannot be described. Never runs a
+    model's own code: this is the app's process."""
     from neat.engine.budget import default_targets, describe_linear_modules
     from neat.engine.prequeue import narrowing_warnings as warnings
 
     try:
-        modules = describe_linear_modules(ref, task, trust_remote_code)
-        return warnings(modules, targets or default_targets(ref, task, trust_remote_code))
+        modules = describe_linear_modules(ref, task, trust_remote_code=False)
+        return warnings(modules, targets or default_targets(ref, task, trust_remote_code=False))
     except Exception:  # noqa: BLE001 - the budget line already says why the model is unknown
         return []
 

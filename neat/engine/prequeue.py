@@ -89,7 +89,8 @@ def _check_model(spec, result: PrequeueResult):
                     f"({type(config).__name__}); use {limit:,} or less",
                 )
             )
-    if spec.method.name != "full":
+    method = spec.method
+    if method.name == "neat" or (method.name != "full" and method.target_modules):
         _check_targets(spec, result)
     if spec.task == "image-classification":
         return None
@@ -109,14 +110,14 @@ def _check_targets(spec, result: PrequeueResult) -> None:
     m = spec.model
     try:
         modules = describe_linear_modules(m.name_or_path, spec.task, m.trust_remote_code)
-        targets = spec.method.target_modules or default_targets(
-            m.name_or_path, spec.task, m.trust_remote_code
-        )
+        if spec.method.name == "neat":
+            targets = spec.method.target_modules or default_targets(
+                m.name_or_path, spec.task, m.trust_remote_code
+            )
+            result.warnings += narrowing_warnings(modules, targets)
     except (UserError, OSError, ValueError, KeyError, RuntimeError) as exc:
         result.warnings.append(f"could not list the model's layers to check target_modules: {_one_line(exc)}")
         return
-    if spec.method.name == "neat":
-        result.warnings += narrowing_warnings(modules, targets)
     if not spec.method.target_modules:
         return
     names = [name for name, _, _ in modules]

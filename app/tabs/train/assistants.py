@@ -136,8 +136,7 @@ def budget_markdown(values: dict, num_labels: int = 2) -> str:
     task = values.get("task") or "classification"
     notes = []
     if method == "neat":
-        trust = bool(values.get("trust_remote_code"))
-        notes = [f"**Note:** {w}." for w in backend.narrowing_warnings(ref, task, targets, trust)]
+        notes = [f"**Note:** {w}." for w in backend.narrowing_warnings(ref, task, targets)]
     fit = backend.fit_markdown(validate_form(values)[0], num_labels)
     evidence = backend.defaults_evidence(task)
     return line + "".join(f"\n\n{part}" for part in (*notes, fit, evidence) if part)
