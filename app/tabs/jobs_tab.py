@@ -413,12 +413,15 @@ def build(timer: gr.Timer, opened: gr.State) -> JobsTab:
         refresh_table, [*filters, table_seen], table_io, show_progress="hidden", trigger_mode="always_last"
     )
 
+    def redraw(job_id, x, viewer, after=()):
+        """Everything about the job drawn again, whatever the stamps say; `after`: more outputs."""
+        out = details(job_id, x, None, force=True, viewer=viewer)
+        yield from staged([], out, None, True, [*button_updates(job_id, None, viewer), *after], x)
+
     def details_tick(job_id, x, seen, rules_seen, just_opened, request: gr.Request):
         viewer = viewer_of(request)
         if just_opened:  # the first tick since the tab opened: redraw all, now that it is shown
-            out = details(job_id, x, None, force=True, viewer=viewer)
-            tail = [*button_updates(job_id, None, viewer), False]
-            yield from staged([], out, None, True, tail, x)
+            yield from redraw(job_id, x, viewer, after=[False])
             return
         out = details(job_id, x, seen, viewer=viewer)
         tail = [*button_updates(job_id, rules_seen, viewer), gr.skip()]
@@ -433,9 +436,7 @@ def build(timer: gr.Timer, opened: gr.State) -> JobsTab:
     )
 
     def forced(job_id, x, request: gr.Request):
-        viewer = viewer_of(request)
-        out = details(job_id, x, None, force=True, viewer=viewer)
-        yield from staged([], out, None, True, button_updates(job_id, None, viewer), x)
+        yield from redraw(job_id, x, viewer_of(request))
 
     x_axis.change(forced, [select, x_axis], detail_outputs + button_outputs, show_progress="hidden")
 
