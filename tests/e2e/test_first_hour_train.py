@@ -83,3 +83,25 @@ def test_a_preset_sets_what_it_owns_and_says_what_it_changed(page):
     expect(note).to_contain_text("Max length 64 → 128")
     expect(field(page, "max-steps")).to_have_value("")
     expect(field(page, "max-length")).to_have_value("128")
+
+
+def test_the_rates_follow_the_method_unless_typed_by_hand(page):
+    from neat.engine.defaults import method_defaults
+
+    def rate(method):
+        return method_defaults("classification", method)["training"]["learning_rate"]
+
+    lr, note = field(page, "learning-rate"), page.locator("#preset-note")
+    expect(lr).to_have_value(f"{rate('neat'):g}")
+    # full fine-tuning at an adapter's rate would wreck the model in a few steps
+    pick_radio(page, "method", "full")
+    expect(lr).to_have_value(f"{rate('full'):g}")
+    expect(note).to_contain_text("Full fine-tuning for classification starts from its own defaults")
+    pick_radio(page, "method", "neat")
+    expect(lr).to_have_value(f"{rate('neat'):g}")
+    # a rate typed by hand is the user's: a method switch keeps it
+    type_into(page, "learning-rate", "0.003", then="Tab")
+    pick_radio(page, "method", "full")
+    page.click("#show-yaml")
+    expect(page.locator("#spec-yaml")).to_contain_text("name: full")
+    expect(lr).to_have_value("0.003")

@@ -40,6 +40,7 @@ from app.tabs.train.form import (
     validate_form,
 )
 from app.tabs.train.layout import TrainTab, values_of
+from app.tabs.train.method_rates import FOLLOWED, follow_method_defaults
 from app.tabs.train.prepare import preparing
 from app.tabs.train.presets import apply_preset
 from app.tabs.train.start import planned_runs, runs_for, specs_yaml
@@ -88,6 +89,28 @@ def wire(tab: TrainTab) -> None:
 
     for key in ("model_kind", "data_kind", "task", "method"):
         f[key].change(show, vis_inputs, vis_outputs, show_progress="hidden", queue=False)
+
+    # -- the method's own numbers follow the method and the task (app/tabs/train/method_rates.py)
+    # `pair` is the (method, task) the numbers were last matched to: they move only when it
+    # changes, so a data pick never resets a rate the user set for the same method and task
+    pair = gr.State(("neat", "classification"))
+    follow_keys = list(FOLLOWED)
+    follow_outputs = [*(f[k] for k in follow_keys), tab.extra["preset_note"], pair]
+
+    def on_method_or_task(last, *args):
+        values = values_of(args)
+        now = (values["method"], values["task"])
+        if tuple(last or ()) == now:
+            return [gr.skip()] * (len(follow_keys) + 1) + [now]
+        changes, note = follow_method_defaults(values)
+        return [changes.get(k, gr.skip()) for k in follow_keys] + [note or gr.skip(), now]
+
+    def follow(dependency):
+        return dependency.then(on_method_or_task, [pair, *inputs], follow_outputs, show_progress="hidden")
+
+    for key in ("method", "task"):
+        f[key].input(on_method_or_task, [pair, *inputs], follow_outputs, show_progress="hidden")
+    tab.extra["follow_pair"] = pair
 
     # -- model -> task, target modules, info, budget
     def model_handler(keep_task: bool):
@@ -181,12 +204,14 @@ def wire(tab: TrainTab) -> None:
         f[k].blur for k in ("data_ref", "hub_split")
     ]
     for event in data_events:
-        event(
-            data_handler(False),
-            inputs,
-            data_outputs,
-            trigger_mode="always_last",
-            show_progress_on=[tab.report],
+        follow(
+            event(
+                data_handler(False),
+                inputs,
+                data_outputs,
+                trigger_mode="always_last",
+                show_progress_on=[tab.report],
+            )
         )
     # -- a model picked by hand: describe it, then re-map and check the data for its task
     # user events only: a form set by a preset, a clone or a reload is refreshed by refresh_after,
@@ -194,13 +219,15 @@ def wire(tab: TrainTab) -> None:
     model_events = [f[k].input for k in ("model_kind", "model_embedded", "trust_remote_code")]
     for event in [*model_events, f["model_path"].submit, f["model_path"].blur]:
         # the model may switch the task: then map the columns for it and check the data again
-        event(
-            model_handler(False),
-            inputs,
-            model_outputs,
-            trigger_mode="always_last",
-            show_progress_on=[tab.model_info],
-        ).then(data_handler(True), inputs, data_outputs, show_progress_on=[tab.report])
+        follow(
+            event(
+                model_handler(False),
+                inputs,
+                model_outputs,
+                trigger_mode="always_last",
+                show_progress_on=[tab.model_info],
+            ).then(data_handler(True), inputs, data_outputs, show_progress_on=[tab.report])
+        )
 
     # the task chosen by hand: map the columns for it (and keep it)
     f["task"].input(
@@ -248,11 +275,13 @@ def wire(tab: TrainTab) -> None:
         values.update(data_kind=DATA_UPLOAD, data_upload=str(stored))
         return {f["data_upload"]: str(stored), **on_data(values)}
 
-    tab.upload.upload(
-        on_upload,
-        [tab.upload, *inputs],
-        [f["data_upload"], *data_outputs],
-        show_progress_on=[tab.report],
+    follow(
+        tab.upload.upload(
+            on_upload,
+            [tab.upload, *inputs],
+            [f["data_upload"], *data_outputs],
+            show_progress_on=[tab.report],
+        )
     )
     # cleared, or a new file picked (clicked by the page script in app/ui.py before the browser
     # uploads it, or refuses it as too large): nothing stays stored for Start to train on
@@ -330,9 +359,20 @@ def changed(form: dict, key: str):
 def refresh_after(dependency, tab: TrainTab):
     """After the form was set programmatically: describe the model, then read the data."""
     e = tab.extra
-    return dependency.then(
-        e["keep_task_model"], tab.inputs(), e["model_outputs"], show_progress_on=[tab.model_info]
-    ).then(e["keep_task_data"], tab.inputs(), e["data_outputs"], show_progress_on=[tab.report])
+    return (
+        dependency.then(
+            e["keep_task_model"], tab.inputs(), e["model_outputs"], show_progress_on=[tab.model_info]
+        )
+        .then(e["keep_task_data"], tab.inputs(), e["data_outputs"], show_progress_on=[tab.report])
+        # the form's numbers were set with it (a clone, a reload, a preset): they are matched to
+        # its method and task as they stand
+        .then(
+            lambda method, task: (method, task),
+            [tab.form["method"], tab.form["task"]],
+            e["follow_pair"],
+            show_progress="hidden",
+        )
+    )
 
 
 def wire_load(demo: gr.Blocks, tab: TrainTab) -> None:

@@ -299,7 +299,7 @@ def build() -> TrainTab:
             f["learning_rate"] = gr.Number(
                 value=d["learning_rate"],
                 label="Adapter learning rate",
-                info="NEAT is robust here; 5e-3 is a good start",
+                info="each method's own default for the task; a number you type stays",
                 elem_id="learning-rate",
                 step=0.001,
             )

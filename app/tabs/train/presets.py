@@ -103,16 +103,16 @@ def apply_preset(name: str, values: dict) -> tuple[dict, str]:
     owned = preset_values(name, before.get("task"))
     after = {**before, **owned}
     changes = [
-        f"{FIELD_BY_KEY[key].label} {_shown(key, before[key])} → {_shown(key, value)}"
+        f"{FIELD_BY_KEY[key].label} {shown_value(key, before[key])} → {shown_value(key, value)}"
         for key, value in owned.items()
-        if not _same(before[key], value)
+        if not same_value(before[key], value)
     ]
     if not changes:
         return after, f"Preset **{name}**: the form already had its settings; nothing changed."
     return after, f"Preset **{name}**: " + ", ".join(changes) + "."
 
 
-def _same(a: Any, b: Any) -> bool:
+def same_value(a: Any, b: Any) -> bool:
     if a in (None, "", []) and b in (None, "", []):
         return True
     if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
@@ -125,7 +125,7 @@ def _same(a: Any, b: Any) -> bool:
     return a == b
 
 
-def _shown(key: str, value: Any) -> str:
+def shown_value(key: str, value: Any) -> str:
     """A value as the change line names it (what an empty field means, not a blank)."""
     if value in (None, "", []):
         return {
