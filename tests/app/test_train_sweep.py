@@ -24,6 +24,7 @@ def test_compare_with_lora_over_three_seeds_queues_six_linked_jobs(neat_home, ti
         r=4,
         depth=2,
         target_modules=["query", "value"],
+        learning_rate=3e-3,  # NEAT's rate, set by hand: the LoRA runs must not inherit it
     )
     assert sweep.size_text(start.planned_runs(values)).startswith("**6 runs will be queued** (lora, neat)")
     result = start.start(values)
@@ -34,7 +35,7 @@ def test_compare_with_lora_over_three_seeds_queues_six_linked_jobs(neat_home, ti
     assert pairs == [("neat", 42), ("lora", 42), ("neat", 43), ("lora", 43), ("neat", 44), ("lora", 44)]
     for lora in (s for s in specs if s.method.name == "lora"):
         assert (lora.method.r, lora.training.learning_rate) == (5, LORA_LR)  # equal budget, LoRA's own rate
-    assert all(s.training.learning_rate != LORA_LR for s in specs if s.method.name == "neat")
+    assert all(s.training.learning_rate == 3e-3 != LORA_LR for s in specs if s.method.name == "neat")
     assert len({s.name for s in specs}) == 6
     assert [s.name.rsplit("-", 2)[-2:] for s in specs[:2]] == [["neat", "s42"], ["lora", "s42"]]
     assert "sweep of 6 runs" in result.message
