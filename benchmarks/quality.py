@@ -50,9 +50,10 @@ if str(ROOT) not in sys.path:  # run as a script: make `neat` and `benchmarks` i
 import torch  # noqa: E402
 
 from benchmarks.common import format_table  # noqa: E402
-from benchmarks.quality_runs import equal_budget, result_path, run_one  # noqa: E402
+from benchmarks.quality_runs import METHOD_OVERRIDES, equal_budget, result_path, run_one  # noqa: E402
 from benchmarks.quality_tasks import METHODS, TaskConfig, base_lm_loss, prepare_data, suite  # noqa: E402
 from neat.engine.defaults import method_defaults  # noqa: E402
+from neat.engine.stats import paired_difference  # noqa: E402
 
 TARGET_MARGIN_POINTS = 0.5
 
@@ -125,6 +126,16 @@ def suite_verdict(cfgs: dict[str, TaskConfig], results: dict[str, dict]) -> dict
             entry["defaults_neat_minus_lora"] = sign * _points(
                 cfg, d["neat"]["test_mean"] - d["lora"]["test_mean"]
             )
+            # paired by seed: each seed draws both methods' validation split and data order
+            neat_by_seed = dict(zip(d["neat"]["seeds"], d["neat"]["test"]))
+            lora_by_seed = dict(zip(d["lora"]["seeds"], d["lora"]["test"]))
+            seeds = sorted(set(neat_by_seed) & set(lora_by_seed))
+            diff = paired_difference(
+                [sign * _points(cfg, neat_by_seed[k]) for k in seeds],
+                [sign * _points(cfg, lora_by_seed[k]) for k in seeds],
+            )
+            if diff["lo"] is not None:
+                entry["defaults_interval"] = [diff["lo"], diff["hi"]]
         s = agg["selected"]
         if s.get("neat") and s.get("lora"):
             entry["best_neat_minus_lora"] = sign * _points(
@@ -293,10 +304,12 @@ def render_verdict(verdict: dict) -> str:
         gap = "-" if e.get("gap_closed") is None else f"{e['gap_closed']:.2f}"
         digits = 4 if e["metric"] == "loss" else 2
         best = f("best_neat_minus_lora", digits) + ("" if e.get("grid_complete") else " (grid so far)")
+        interval = e.get("defaults_interval")
         rows.append(
             [
                 key,
                 f("defaults_neat_minus_lora", digits),
+                "-" if interval is None else f"[{interval[0]:+.{digits}f}, {interval[1]:+.{digits}f}]",
                 best,
                 f("lora_gap_to_full", digits),
                 gap,
@@ -305,7 +318,15 @@ def render_verdict(verdict: dict) -> str:
         )
     lines.append(
         format_table(
-            ["task", "at defaults", "best of grid", "LoRA gap to full", "gap closed", "spread NEAT / LoRA"],
+            [
+                "task",
+                "at defaults",
+                "95% interval (paired over seeds)",
+                "best of grid",
+                "LoRA gap to full",
+                "gap closed",
+                "spread NEAT / LoRA",
+            ],
             rows,
         )
     )
@@ -557,6 +578,12 @@ def parse_args(argv):
     p.add_argument("--tiny", action="store_true", help="tiny random models and a few rows: a smoke run")
     p.add_argument("--report", metavar="JSON", help="print the tables of an earlier --json file")
     p.add_argument("--report-cache", action="store_true", help="report the cached runs only; train nothing")
+    p.add_argument(
+        "--neat-a-lr-scale",
+        type=float,
+        help="a variant: NEAT's A at this times the learning rate (method.neat_a_lr_scale); "
+        "use its own --results-dir",
+    )
     args = p.parse_args(argv)
     if args.seeds is None:
         args.seeds = 2 if args.tiny else 1 if args.quick else 3
@@ -573,6 +600,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.neat_a_lr_scale is not None:
+        METHOD_OVERRIDES["neat"] = {"neat_a_lr_scale": args.neat_a_lr_scale}
     warnings.filterwarnings("ignore")
     import datasets
     import peft

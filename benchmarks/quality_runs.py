@@ -38,6 +38,12 @@ def equal_budget(cfg: TaskConfig) -> dict:
 
 
 # -- one run -----------------------------------------------------------------------------------
+# method -> {MethodSpec field: value} set on top of the method's defaults: a variant of the
+# suite (benchmarks/quality.py --neat-a-lr-scale). Its runs carry the field in their settings,
+# so they are cached apart from the defaults' runs (keep them in their own --results-dir).
+METHOD_OVERRIDES: dict[str, dict] = {}
+
+
 def build_spec(cfg: TaskConfig, data: dict, budget: dict, method: str, lr: float, seed: int) -> RunSpec:
     columns = {
         "classification": ColumnMap(text="text", label="label"),
@@ -64,6 +70,8 @@ def build_spec(cfg: TaskConfig, data: dict, budget: dict, method: str, lr: float
         ),
     )
     spec = with_method_defaults(base, method)  # the method's own defaults, as the app uses them
+    for field, value in METHOD_OVERRIDES.get(method, {}).items():  # a variant (--neat-a-lr-scale)
+        setattr(spec.method, field, value)
     if method == "lora":
         spec.method.r = cfg.r
     spec.training.learning_rate = lr
@@ -73,7 +81,10 @@ def build_spec(cfg: TaskConfig, data: dict, budget: dict, method: str, lr: float
 def method_fields(spec: RunSpec) -> dict:
     m = spec.method
     if m.name == "neat":
-        return {"r": m.r, "scaling": m.scaling, "neat_init": m.neat_init, "act_fn": m.act_fn}
+        fields = {"r": m.r, "scaling": m.scaling, "neat_init": m.neat_init, "act_fn": m.act_fn}
+        if m.neat_a_lr_scale != 1.0:  # only then: the records of runs before the field stay valid
+            fields["neat_a_lr_scale"] = m.neat_a_lr_scale
+        return fields
     if m.name == "lora":
         return {"r": m.r, "lora_alpha": m.lora_alpha or m.r}
     return {}

@@ -51,19 +51,19 @@ def _is_head(name: str, spec) -> bool:
 
 
 def parameter_groups(model: torch.nn.Module, spec) -> list[dict]:
-    """Adapter (or body) and task head get their own learning rates; no decay on biases/norms."""
+    """Adapter (or body) and task head get their own learning rates, and so does NEAT's A when
+    method.neat_a_lr_scale says so; no decay on biases/norms."""
     t = spec.training
-    groups: dict[tuple[bool, bool], list[torch.nn.Parameter]] = {}
+    a_scale = spec.method.neat_a_lr_scale if spec.method.name == "neat" else 1.0
+    groups: dict[tuple[str, bool], list[torch.nn.Parameter]] = {}
     for name, param in model.named_parameters():
         if not param.requires_grad:
             continue
         no_decay = param.ndim < 2 or "norm" in name.lower()
-        groups.setdefault((_is_head(name, spec), no_decay), []).append(param)
+        role = "head" if _is_head(name, spec) else "A" if ".peanut_A." in name and a_scale != 1.0 else "body"
+        groups.setdefault((role, no_decay), []).append(param)
+    lr = {"head": t.head_learning_rate, "A": t.learning_rate * a_scale, "body": t.learning_rate}
     return [
-        {
-            "params": params,
-            "lr": t.head_learning_rate if head else t.learning_rate,
-            "weight_decay": 0.0 if no_decay else t.weight_decay,
-        }
-        for (head, no_decay), params in groups.items()
+        {"params": params, "lr": lr[role], "weight_decay": 0.0 if no_decay else t.weight_decay}
+        for (role, no_decay), params in groups.items()
     ]

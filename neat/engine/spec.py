@@ -81,6 +81,9 @@ class MethodSpec:
     act_fn: str = "relu"
     scaling: float = 1.0
     neat_init: str = "calibrated"  # NEAT only: see NEAT_INITS; saved as init_weights in adapter_config.json
+    # NEAT only: A (the map that builds the hidden features from W0) trains at this times
+    # training.learning_rate, B at the full rate. Optimiser only: nothing new is saved.
+    neat_a_lr_scale: float = 1.0
     target_modules: list[str] | None = None  # None: the architecture's defaults
     layers_to_transform: list[int] | None = None
     lora_alpha: float | None = None  # LoRA only; None means alpha = r
@@ -192,6 +195,8 @@ class RunSpec:
                 bad("method.act_fn", f"must be one of {', '.join(ACTIVATIONS)}")
             if m.neat_init not in NEAT_INITS:
                 bad("method.neat_init", f"must be one of {', '.join(NEAT_INITS)}, got {m.neat_init!r}")
+            if not (isinstance(m.neat_a_lr_scale, (int, float)) and 0 < m.neat_a_lr_scale <= 10):
+                bad("method.neat_a_lr_scale", f"must be a number in (0, 10], got {m.neat_a_lr_scale!r}")
             if not m.scaling > 0:
                 bad("method.scaling", "must be a positive number")
             if m.target_modules is not None and not m.target_modules:
