@@ -50,6 +50,7 @@ if str(ROOT) not in sys.path:  # run as a script: make `neat` and `benchmarks` i
 import torch  # noqa: E402
 
 from benchmarks.common import format_table  # noqa: E402
+from benchmarks.quality_picks import _paired_val, default_picks, render_picks  # noqa: E402, F401
 from benchmarks.quality_runs import METHOD_OVERRIDES, equal_budget, result_path, run_one  # noqa: E402
 from benchmarks.quality_tasks import METHODS, TaskConfig, base_lm_loss, prepare_data, suite  # noqa: E402
 from neat.engine.defaults import method_defaults  # noqa: E402
@@ -172,60 +173,6 @@ def suite_verdict(cfgs: dict[str, TaskConfig], results: dict[str, dict]) -> dict
         "spread_ratio_mean": mean_of("spread_ratio"),
         "chat_defaults_neat_minus_lora_loss": chat.get("defaults_neat_minus_lora"),
     }
-
-
-def _paired_val(points: list[dict], method: str) -> dict[float, float]:
-    """lr -> mean validation score over the seeds that every rate of `method` has run: each
-    seed draws its own validation split, and some splits are harder than others, so rates
-    are compared on the same seeds."""
-    mine = [p for p in points if p["method"] == method]
-    if not mine:
-        return {}
-    common = set.intersection(*(set(p["seeds"]) for p in mine))
-    return {
-        p["lr"]: statistics.fmean(v for s, v in zip(p["seeds"], p["val"]) if s in common)
-        for p in mine
-        if common
-    }
-
-
-def default_picks(cfgs: dict[str, TaskConfig], results: dict[str, dict]) -> list[dict]:
-    """Per kind of task (cfg.task) and method: the learning rate with the best mean VALIDATION
-    score over that kind's tasks, against the shipped default. Only rates run on every task of
-    the kind count, so each rate is scored on the same tasks (and seeds). This is how the defaults in
-    neat/engine/defaults.py are chosen: on validation, never on test."""
-    kinds: dict[str, list[str]] = {}
-    for key in results:
-        kinds.setdefault(cfgs[key].task, []).append(key)
-    picks = []
-    for kind, keys in kinds.items():
-        loss = cfgs[keys[0]].metric == "loss"
-        for method in METHODS:
-            by_task = [_paired_val(results[k]["points"], method) for k in keys]
-            rates = sorted(set.intersection(*(set(t) for t in by_task))) if by_task else []
-            if not rates:
-                continue
-            score = {lr: statistics.fmean(t[lr] for t in by_task) for lr in rates}
-            # ties: the lower rate (the first in sorted order)
-            pick = (min if loss else max)(rates, key=lambda lr: score[lr])
-            default_lr = method_defaults(kind, method)["training"]["learning_rate"]
-            at_default = next((score[lr] for lr in rates if math.isclose(lr, default_lr)), None)
-            grid = sorted(set().union(*(cfgs[k].grid[method] for k in keys)))
-            picks.append(
-                {
-                    "kind": kind,
-                    "method": method,
-                    "tasks": keys,
-                    "metric": cfgs[keys[0]].metric,
-                    "default_lr": default_lr,
-                    "default_val": at_default,
-                    "pick_lr": pick,
-                    "pick_val": score[pick],
-                    "at_grid_edge": len(grid) > 1 and pick in (grid[0], grid[-1]),
-                    "val_by_lr": score,
-                }
-            )
-    return picks
 
 
 # -- printing ----------------------------------------------------------------------------------
@@ -356,46 +303,6 @@ def render_verdict(verdict: dict) -> str:
     if c is not None:
         lines.append(f"chat: LoRA - NEAT test loss at the defaults {c:+.4f} (target >= 0)")
     return "\n".join(lines)
-
-
-def render_picks(picks: list[dict]) -> str:
-    """The validation pick per kind of task and method next to the shipped default."""
-    rows = []
-    for p in picks:
-
-        def v(x, p=p):
-            return "-" if x is None else (f"{x:.4f}" if p["metric"] == "loss" else f"{100 * x:.2f}")
-
-        same = math.isclose(p["pick_lr"], p["default_lr"])
-        rows.append(
-            [
-                p["kind"],
-                p["method"],
-                ", ".join(p["tasks"]),
-                f"{p['default_lr']:g}",
-                v(p["default_val"]),
-                f"{p['pick_lr']:g}" + (" (grid edge)" if p["at_grid_edge"] else ""),
-                v(p["pick_val"]),
-                "yes" if same else "no",
-            ]
-        )
-    return (
-        "Defaults chosen on validation (mean validation score over the kind's tasks, at each "
-        "rate run on all of them):\n"
-        + format_table(
-            [
-                "kind",
-                "method",
-                "tasks",
-                "default lr",
-                "val at default",
-                "val pick",
-                "val at pick",
-                "default = pick",
-            ],
-            rows,
-        )
-    )
 
 
 def build_tiny_models(folder: Path) -> dict[str, str]:
