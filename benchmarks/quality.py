@@ -50,7 +50,7 @@ if str(ROOT) not in sys.path:  # run as a script: make `neat` and `benchmarks` i
 import torch  # noqa: E402
 
 from benchmarks.common import format_table  # noqa: E402
-from benchmarks.quality_picks import _paired_val, default_picks, render_picks  # noqa: E402, F401
+from benchmarks.quality_picks import default_picks, paired_val, render_picks  # noqa: E402
 from benchmarks.quality_runs import METHOD_OVERRIDES, equal_budget, result_path, run_one  # noqa: E402
 from benchmarks.quality_tasks import METHODS, TaskConfig, base_lm_loss, prepare_data, suite  # noqa: E402
 from neat.engine.defaults import method_defaults  # noqa: E402
@@ -99,7 +99,7 @@ def aggregate(cfg: TaskConfig, runs: list[dict]) -> dict:
         if not mine:
             continue
         # validation only, on the seeds every rate has run (ties: the lower rate, first in the grid)
-        paired = _paired_val(points, method)
+        paired = paired_val(points, method)
         selected[method] = max(mine, key=lambda p: better(paired[p["lr"]]))
         default_lr = method_defaults(cfg.task, method)["training"]["learning_rate"]
         defaults[method] = next((p for p in mine if math.isclose(p["lr"], default_lr)), None)

@@ -11,7 +11,7 @@ from benchmarks.quality_tasks import METHODS, TaskConfig
 from neat.engine.defaults import method_defaults
 
 
-def _paired_val(points: list[dict], method: str) -> dict[float, float]:
+def paired_val(points: list[dict], method: str) -> dict[float, float]:
     """lr -> mean validation score over the seeds that every rate of `method` has run: each
     seed draws its own validation split, and some splits are harder than others, so rates
     are compared on the same seeds."""
@@ -38,7 +38,7 @@ def default_picks(cfgs: dict[str, TaskConfig], results: dict[str, dict]) -> list
     for kind, keys in kinds.items():
         loss = cfgs[keys[0]].metric == "loss"
         for method in METHODS:
-            by_task = [_paired_val(results[k]["points"], method) for k in keys]
+            by_task = [paired_val(results[k]["points"], method) for k in keys]
             rates = sorted(set.intersection(*(set(t) for t in by_task))) if by_task else []
             if not rates:
                 continue

@@ -10,7 +10,8 @@ import copy
 
 import pytest
 
-from benchmarks.quality import aggregate, default_picks
+from benchmarks.quality import aggregate
+from benchmarks.quality_picks import default_picks
 from benchmarks.quality_tasks import suite
 from neat.engine.defaults import method_defaults
 

@@ -93,7 +93,7 @@ def wire(tab: TrainTab) -> None:
     # -- the method's own numbers follow the method and the task (app/tabs/train/method_rates.py)
     # `pair` is the (method, task) the numbers were last matched to: they move only when it
     # changes, so a data pick never resets a rate the user set for the same method and task
-    pair = gr.State(("neat", "classification"))
+    pair = gr.State((FORM_DEFAULTS["method"], FORM_DEFAULTS["task"]))
     follow_keys = list(FOLLOWED)
     follow_outputs = [*(f[k] for k in follow_keys), tab.extra["preset_note"], pair]
 

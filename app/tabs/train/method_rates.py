@@ -9,9 +9,11 @@ is taken to mean "the default", and moves with it; any other value is the user's
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from app import backend
+from app.sweeps import METHOD_NAMES
 from app.tabs.train.form import FIELD_BY_KEY, FORM_DEFAULTS
 from app.tabs.train.presets import same_value, shown_value
 
@@ -22,9 +24,6 @@ FOLLOWED = {
     "scaling": ("method", "scaling"),
     "neat_init": ("method", "neat_init"),
 }
-METHODS = ("neat", "lora", "full")
-TASKS = ("classification", "causal-lm", "image-classification")
-METHOD_NAMES = {"neat": "NEAT", "lora": "LoRA", "full": "Full fine-tuning"}
 
 
 def _defaults(task: str, method: str) -> dict[str, Any] | None:
@@ -36,15 +35,16 @@ def _defaults(task: str, method: str) -> dict[str, Any] | None:
     return {key: fields[s][name] for key, (s, name) in FOLLOWED.items() if name in fields[s]}
 
 
-def _shipped(key: str) -> list[Any]:
+@functools.cache  # the shipped defaults do not change while the app runs
+def _shipped(key: str) -> tuple[Any, ...]:
     """Every value a shipped default gives form field `key` (any method, any task)."""
     values = [FORM_DEFAULTS[key]]
-    for task in TASKS:
-        for method in METHODS:
+    for task in backend.TASKS:
+        for method in backend.METHODS:
             d = _defaults(task, method) or {}
             if key in d:
                 values.append(d[key])
-    return values
+    return tuple(values)
 
 
 def follow_method_defaults(values: dict) -> tuple[dict[str, Any], str]:
@@ -63,8 +63,9 @@ def follow_method_defaults(values: dict) -> tuple[dict[str, Any], str]:
         lines.append(f"{FIELD_BY_KEY[key].label} {shown_value(key, current)} → {shown_value(key, value)}")
     if not lines:
         return {}, ""
+    name = METHOD_NAMES.get(method, method)
     return changes, (
-        f"**{METHOD_NAMES.get(method, method)}** for **{task}** starts from its own defaults: "
+        f"**{name[:1].upper() + name[1:]}** for **{task}** starts from its own defaults: "
         + ", ".join(lines)
         + ". A number you type yourself stays."
     )
